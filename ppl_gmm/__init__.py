@@ -1,0 +1,55 @@
+"""ppl_gmm: Gaussian mixtures declared in NumPyro, fitted by EM in JAX, checked against the PPL.
+
+Importing ppl_gmm turns on JAX's float64 mode (``jax_enable_x64``) for the whole
+process: statisticians expect double precision, and the EM-versus-PPL cross-checks at
+1e-9 need it. Arrays you pass in float64 are never downcast.
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from . import datasets  # noqa: E402
+from .covariance import COVARIANCE_TYPES, n_parameters  # noqa: E402
+from .crosscheck import CrossCheck, cross_check, ppl_gradient  # noqa: E402
+from .fit import (  # noqa: E402
+    ConvergenceWarning,
+    SingularCovarianceError,
+    em_parameter_path,
+    fit_em,
+)
+from .labels import align_labels, matching_cost, permute  # noqa: E402
+from .likelihood import log_joint, marginal_log_likelihood, pointwise_log_likelihood  # noqa: E402
+from .model import Prior, ResolvedPrior, gmm_model, log_prior_density  # noqa: E402
+from .params import EMHistory, EMResult, GMMParams  # noqa: E402
+from .sampling import sample, sample_prior_predictive  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COVARIANCE_TYPES",
+    "ConvergenceWarning",
+    "CrossCheck",
+    "EMHistory",
+    "EMResult",
+    "GMMParams",
+    "Prior",
+    "ResolvedPrior",
+    "SingularCovarianceError",
+    "align_labels",
+    "cross_check",
+    "datasets",
+    "em_parameter_path",
+    "fit_em",
+    "gmm_model",
+    "log_joint",
+    "log_prior_density",
+    "marginal_log_likelihood",
+    "matching_cost",
+    "n_parameters",
+    "permute",
+    "pointwise_log_likelihood",
+    "ppl_gradient",
+    "sample",
+    "sample_prior_predictive",
+]

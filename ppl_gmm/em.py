@@ -1,0 +1,380 @@
+"""EM as pure JAX functions: sufficient statistics over row blocks, M-step, bounds, the loop.
+
+The E-step never materialises more than one block of rows: it accumulates
+
+    N_k  = sum_i w_i r_ik
+    W1_k = sum_i w_i r_ik y_ik               y_ik = L_k^{-1} (x_i - mu_k)
+    W2_k = sum_i w_i r_ik y_ik y_ik^T
+    log-likelihood, and sum_i w_i r_ik log r_ik
+
+over blocks of rows with ``lax.scan``. The sums are taken in each component's own
+whitened coordinates (centred at the current mean, scaled by the current Cholesky
+factor), so the covariance update never subtracts two large numbers. Row weights w_i
+are 1 for data and 0 for the padding that fills the last block (the same slot takes
+sample weights). Streaming blocks from disk or summing statistics across devices
+(``psum``) reuse `accumulate_statistics` unchanged.
+
+Everything here works in the *internal* coordinates set up by :mod:`ppl_gmm.fit`
+(data centred and scaled); the objective values it records are mapped back to the
+user's coordinates by a constant log-Jacobian.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.nn import logsumexp
+from jax.scipy.linalg import cho_solve
+
+from .covariance import get_structure
+from .gaussian import CholeskyFactors, cholesky_factors, component_log_joint
+from .params import GMMParams
+
+
+class SufficientStatistics(NamedTuple):
+    """E-step output, in the whitened coordinates of the parameters it was computed at.
+
+    Attributes
+    ----------
+    counts : (K,)
+    sum_y : (K, d)
+    sum_yy : (K, d, d)
+    log_likelihood : scalar
+    sum_r_log_r : scalar
+        sum_i w_i sum_k r_ik log r_ik (minus the entropy of q).
+    """
+
+    counts: jnp.ndarray
+    sum_y: jnp.ndarray
+    sum_yy: jnp.ndarray
+    log_likelihood: jnp.ndarray
+    sum_r_log_r: jnp.ndarray
+
+
+class Moments(NamedTuple):
+    """Weighted moments of each component: N_k, the mean x_bar_k, the centred scatter C_k."""
+
+    counts: jnp.ndarray
+    mean: jnp.ndarray
+    scatter: jnp.ndarray
+
+
+def block_statistics(X_block, w_block, params: GMMParams, factors: CholeskyFactors):
+    """Sufficient statistics of one block of rows (see the module docstring)."""
+    log_joint, y = component_log_joint(X_block, params.weights, params.means, factors)
+    log_norm = logsumexp(log_joint, axis=1)
+    log_resp = log_joint - log_norm[:, None]
+    resp = jnp.exp(log_resp) * w_block[:, None]
+    weighted_y = resp[:, :, None] * y
+    return SufficientStatistics(
+        counts=jnp.sum(resp, axis=0),
+        sum_y=jnp.sum(weighted_y, axis=0),
+        sum_yy=jnp.einsum("bkd,bke->kde", weighted_y, y),
+        log_likelihood=jnp.sum(w_block * log_norm),
+        sum_r_log_r=jnp.sum(jnp.where(resp > 0, resp * log_resp, 0.0)),
+    )
+
+
+def accumulate_statistics(X_blocks, w_blocks, params: GMMParams, factors: CholeskyFactors):
+    """E-step: sum `block_statistics` over blocks ``(n_blocks, block, d)`` with ``lax.scan``."""
+
+    def add_block(total, block):
+        stats = block_statistics(block[0], block[1], params, factors)
+        return jax.tree.map(jnp.add, total, stats), None
+
+    k, d = params.means.shape
+    dtype = X_blocks.dtype
+    zero = SufficientStatistics(
+        jnp.zeros(k, dtype), jnp.zeros((k, d), dtype), jnp.zeros((k, d, d), dtype),
+        jnp.zeros((), dtype), jnp.zeros((), dtype),
+    )
+    total, _ = lax.scan(add_block, zero, (X_blocks, w_blocks))
+    return total
+
+
+def block_responsibilities(X_blocks, params: GMMParams):
+    """r_ik for every row, shape (n_blocks * block, K), one block at a time."""
+    factors = cholesky_factors(params.covariances)
+
+    def one_block(X_block):
+        log_joint, _ = component_log_joint(X_block, params.weights, params.means, factors)
+        return jnp.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
+
+    resp = lax.map(one_block, X_blocks)
+    return resp.reshape(-1, resp.shape[-1])
+
+
+def moments_from_statistics(stats: SufficientStatistics, params: GMMParams,
+                            factors: CholeskyFactors) -> Moments:
+    """Component moments in data coordinates from statistics taken at `params`.
+
+    x_bar_k - mu_k = L_k W1_k / N_k and C_k = L_k (W2_k - W1_k W1_k^T / N_k) L_k^T.
+    As in scikit-learn, 10 eps is added to N_k so an empty component gives finite
+    moments (its covariance is then singular and reported, see :mod:`ppl_gmm.fit`).
+    """
+    counts = stats.counts + 10 * jnp.finfo(stats.counts.dtype).eps
+    shift = stats.sum_y / counts[:, None]
+    L = factors.scale_tril
+    mean = params.means + jnp.einsum("kij,kj->ki", L, shift)
+    whitened_scatter = stats.sum_yy - counts[:, None, None] * shift[:, :, None] * shift[:, None, :]
+    scatter = L @ whitened_scatter @ jnp.swapaxes(L, -1, -2)
+    return Moments(counts, mean, scatter)
+
+
+def _symmetric(a):
+    return 0.5 * (a + jnp.swapaxes(a, -1, -2))
+
+
+def m_step(moments: Moments, covariance_type: str, prior, reg_covar) -> GMMParams:
+    """Closed-form maximiser of the expected complete-data log-likelihood (or log joint).
+
+    Parameters
+    ----------
+    moments : Moments
+    covariance_type : str
+    prior : ResolvedPrior or None
+        None: maximum likelihood. Otherwise the MAP update
+        pi_k = (N_k + alpha_k - 1) / (n + sum alpha - K),
+        mu_k = (N_k x_bar_k + kappa m0) / (N_k + kappa),
+        B_k = C_k + kappa N_k / (N_k + kappa) (x_bar_k - m0)(x_bar_k - m0)^T,
+        Sigma_k = (pool(B)_k + pool(Psi)) / MAP denominator (:mod:`ppl_gmm.covariance`).
+    reg_covar : array (d,)
+        Added to every covariance diagonal.
+    """
+    structure = get_structure(covariance_type)
+    counts, mean, scatter = moments
+    k, d = mean.shape
+    total = jnp.sum(counts)
+    if prior is None:
+        weights = counts / total
+        means = mean
+        covariances = structure.pool(scatter) / structure.ml_denominator(counts, total, d, k)[
+            :, None, None
+        ]
+    else:
+        alpha = prior.concentration
+        weights = (counts + alpha - 1.0) / (total + jnp.sum(alpha) - k)
+        kappa = prior.shrinkage
+        means = (counts[:, None] * mean + kappa * prior.mean) / (counts + kappa)[:, None]
+        offset = mean - prior.mean
+        shrink = kappa * counts / (counts + kappa)
+        scatter = scatter + shrink[:, None, None] * offset[:, :, None] * offset[:, None, :]
+        denominator = structure.map_denominator(counts, total, d, k, prior.dof)
+        pooled = structure.pool(scatter) + structure.pool(prior.scale[None])
+        covariances = pooled / denominator[:, None, None]
+    covariances = _symmetric(covariances) + jnp.diag(reg_covar)
+    return GMMParams(weights, means, covariances)
+
+
+def expected_log_gaussian(moments: Moments, params: GMMParams, factors: CholeskyFactors):
+    """sum_i r_ik log N(x_i | mu_k, Sigma_k) for each k, from the moments of r.
+
+    = -1/2 [N_k (d log 2 pi + log|Sigma_k|) + tr(Sigma_k^{-1} D_k)],
+    D_k = C_k + N_k (x_bar_k - mu_k)(x_bar_k - mu_k)^T.
+    """
+    counts, mean, scatter = moments
+    d = mean.shape[-1]
+    offset = mean - params.means
+    spread = scatter + counts[:, None, None] * offset[:, :, None] * offset[:, None, :]
+    quadratic = jnp.trace(cho_solve((factors.scale_tril, True), spread), axis1=-2, axis2=-1)
+    return -0.5 * (counts * (d * jnp.log(2.0 * jnp.pi) + 2.0 * factors.half_log_det) + quadratic)
+
+
+def lower_bound(stats: SufficientStatistics, moments: Moments, params: GMMParams,
+                factors: CholeskyFactors):
+    """L(q, theta) = E_q[log p(X, Z | theta)] + H(q), q the responsibilities behind `stats`."""
+    expected = jnp.sum(stats.counts * jnp.log(params.weights))
+    expected = expected + jnp.sum(expected_log_gaussian(moments, params, factors))
+    return expected - stats.sum_r_log_r
+
+
+def lower_bound_at_e_step(stats: SufficientStatistics, params: GMMParams,
+                          factors: CholeskyFactors):
+    """L(q_theta, theta) from statistics taken at theta itself (tr(Sigma^-1 D) = tr(W2))."""
+    d = params.means.shape[-1]
+    quadratic = jnp.trace(stats.sum_yy, axis1=-2, axis2=-1)
+    gaussian = -0.5 * (
+        stats.counts * (d * jnp.log(2.0 * jnp.pi) + 2.0 * factors.half_log_det) + quadratic
+    )
+    return jnp.sum(stats.counts * jnp.log(params.weights)) + jnp.sum(gaussian) - stats.sum_r_log_r
+
+
+class Coordinates(NamedTuple):
+    """Internal coordinates x_int = (x - shift) / scale, per feature."""
+
+    shift: jnp.ndarray
+    scale: jnp.ndarray
+
+    def params_to_user(self, params: GMMParams) -> GMMParams:
+        s = self.scale
+        return GMMParams(
+            params.weights,
+            self.shift + params.means * s,
+            params.covariances * s[:, None] * s[None, :],
+        )
+
+    def params_to_internal(self, params: GMMParams) -> GMMParams:
+        s = self.scale
+        return GMMParams(
+            params.weights,
+            (params.means - self.shift) / s,
+            params.covariances / (s[:, None] * s[None, :]),
+        )
+
+    def prior_to_internal(self, prior):
+        if prior is None:
+            return None
+        s = self.scale
+        return prior._replace(
+            mean=(prior.mean - self.shift) / s, scale=prior.scale / (s[:, None] * s[None, :])
+        )
+
+
+class EMTrace(NamedTuple):
+    """Preallocated per-iteration buffers (length max_iter + 1, NaN past the last entry)."""
+
+    log_likelihood: jnp.ndarray
+    objective: jnp.ndarray
+    lower_bound: jnp.ndarray
+    lower_bound_after_e_step: jnp.ndarray
+
+
+class EMState(NamedTuple):
+    """Carry of the EM ``while_loop``: theta_t, its E-step statistics and the trace."""
+
+    params: GMMParams
+    factors: CholeskyFactors
+    stats: SufficientStatistics
+    objective: jnp.ndarray
+    iteration: jnp.ndarray
+    converged: jnp.ndarray
+    failed_component: jnp.ndarray
+    trace: EMTrace
+
+
+class EMProblem(NamedTuple):
+    """Everything the loop reads but never changes (all jit arguments, no closures).
+
+    Attributes
+    ----------
+    X_blocks : (n_blocks, block, d) internal-coordinate data, zero-padded
+    w_blocks : (n_blocks, block) row weights, 0 on padding
+    prior : ResolvedPrior or None, internal coordinates
+    user_prior : ResolvedPrior or None, user coordinates (for the log prior)
+    coordinates : Coordinates
+    reg_covar : (d,) internal-coordinate diagonal regularisation
+    tol : scalar, relative tolerance on the objective
+    """
+
+    X_blocks: jnp.ndarray
+    w_blocks: jnp.ndarray
+    prior: object
+    user_prior: object
+    coordinates: Coordinates
+    reg_covar: jnp.ndarray
+    tol: jnp.ndarray
+
+
+def _log_jacobian(problem: EMProblem):
+    """log-density change from internal to user coordinates: -sum_i w_i sum_j log s_j."""
+    return -jnp.sum(problem.w_blocks) * jnp.sum(jnp.log(problem.coordinates.scale))
+
+
+def _user_objective_terms(problem: EMProblem, params: GMMParams, covariance_type: str):
+    """Constant added to internal log-likelihoods to give the user-space objective."""
+    offset = _log_jacobian(problem)
+    if problem.user_prior is not None:
+        from .model import log_prior_density
+
+        user_params = problem.coordinates.params_to_user(params)
+        offset = offset + log_prior_density(user_params, problem.user_prior, covariance_type)
+    return offset
+
+
+def _first_failure(factors: CholeskyFactors, stats: SufficientStatistics):
+    """Index of the first component whose covariance is not positive definite, else -1."""
+    bad = ~factors.finite | ~jnp.isfinite(stats.log_likelihood)
+    return jnp.where(jnp.any(bad), jnp.argmax(bad), -1)
+
+
+def em_step(problem: EMProblem, params: GMMParams, factors: CholeskyFactors,
+            stats: SufficientStatistics, covariance_type: str):
+    """One EM iteration from theta_t (with its E-step `stats`) to theta_{t+1}.
+
+    Returns the new parameters, their factors and statistics, the user-space
+    objective, the lower bound L(q_t, theta_{t+1}) and L(q_{t+1}, theta_{t+1}) (both
+    plus log prior and log-Jacobian).
+    """
+    moments = moments_from_statistics(stats, params, factors)
+    new_params = m_step(moments, covariance_type, problem.prior, problem.reg_covar)
+    new_factors = cholesky_factors(new_params.covariances)
+    new_stats = accumulate_statistics(problem.X_blocks, problem.w_blocks, new_params, new_factors)
+    offset = _user_objective_terms(problem, new_params, covariance_type)
+    bound_before = lower_bound(stats, moments, new_params, new_factors) + offset
+    bound_after = lower_bound_at_e_step(new_stats, new_params, new_factors) + offset
+    objective = new_stats.log_likelihood + offset
+    return new_params, new_factors, new_stats, objective, bound_before, bound_after
+
+
+def initial_state(problem: EMProblem, params: GMMParams, covariance_type: str, max_iter: int):
+    """E-step at the initial parameters and an empty trace with entry 0 filled."""
+    factors = cholesky_factors(params.covariances)
+    stats = accumulate_statistics(problem.X_blocks, problem.w_blocks, params, factors)
+    offset = _user_objective_terms(problem, params, covariance_type)
+    objective = stats.log_likelihood + offset
+    after = lower_bound_at_e_step(stats, params, factors) + offset
+    empty = jnp.full(max_iter + 1, jnp.nan, dtype=objective.dtype)
+    trace = EMTrace(
+        log_likelihood=empty.at[0].set(stats.log_likelihood + _log_jacobian(problem)),
+        objective=empty.at[0].set(objective),
+        lower_bound=empty.at[0].set(objective),
+        lower_bound_after_e_step=empty.at[0].set(after),
+    )
+    return EMState(params, factors, stats, objective, jnp.asarray(0), jnp.asarray(False),
+                   _first_failure(factors, stats), trace)
+
+
+def run_em(problem: EMProblem, init_params: GMMParams, covariance_type: str, max_iter: int):
+    """Iterate EM inside ``lax.while_loop`` until converged, failed or `max_iter`.
+
+    Pure and traceable: ``jax.vmap`` over `init_params` runs restarts as one batch.
+    Convergence: |objective_t - objective_{t-1}| <= tol * |objective_t|.
+    """
+
+    def keep_going(state: EMState):
+        return (state.iteration < max_iter) & ~state.converged & (state.failed_component < 0)
+
+    def iterate(state: EMState):
+        params, factors, stats, objective, bound_before, bound_after = em_step(
+            problem, state.params, state.factors, state.stats, covariance_type
+        )
+        t = state.iteration + 1
+        log_likelihood = stats.log_likelihood + _log_jacobian(problem)
+        trace = EMTrace(
+            log_likelihood=state.trace.log_likelihood.at[t].set(log_likelihood),
+            objective=state.trace.objective.at[t].set(objective),
+            lower_bound=state.trace.lower_bound.at[t].set(bound_before),
+            lower_bound_after_e_step=state.trace.lower_bound_after_e_step.at[t].set(bound_after),
+        )
+        converged = jnp.abs(objective - state.objective) <= problem.tol * jnp.abs(objective)
+        return EMState(params, factors, stats, objective, t, converged,
+                       _first_failure(factors, stats), trace)
+
+    state = initial_state(problem, init_params, covariance_type, max_iter)
+    return lax.while_loop(keep_going, iterate, state)
+
+
+def em_path(problem: EMProblem, init_params: GMMParams, covariance_type: str, n_steps: int):
+    """theta_0 .. theta_{n_steps} (internal coordinates) by the same `em_step`, in ``lax.scan``."""
+    state = initial_state(problem, init_params, covariance_type, 0)
+
+    def step(carry, _):
+        params, factors, stats = carry
+        params, factors, stats, *_ = em_step(problem, params, factors, stats, covariance_type)
+        return (params, factors, stats), params
+
+    _, path = lax.scan(step, (state.params, state.factors, state.stats), None, length=n_steps)
+    return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), init_params, path)

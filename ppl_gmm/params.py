@@ -1,0 +1,146 @@
+"""The public value types: mixture parameters, the EM history and the EM result.
+
+`GMMParams` is a pytree (a NamedTuple), so it passes through `jit`, `vmap` and
+`lax.while_loop` unchanged. Covariances are always full ``(K, d, d)`` matrices in
+the public type, whatever the covariance structure that produced them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .covariance import n_parameters
+
+
+class GMMParams(NamedTuple):
+    """Parameters of a K-component Gaussian mixture in d dimensions.
+
+    Attributes
+    ----------
+    weights : array, shape (K,)
+        Mixing proportions pi; non-negative, summing to one.
+    means : array, shape (K, d)
+        Component means mu_k.
+    covariances : array, shape (K, d, d)
+        Component covariance matrices Sigma_k, symmetric positive definite.
+    """
+
+    weights: Any
+    means: Any
+    covariances: Any
+
+    @property
+    def n_components(self) -> int:
+        return int(np.shape(self.weights)[-1])
+
+    @property
+    def n_features(self) -> int:
+        return int(np.shape(self.means)[-1])
+
+    def to_numpy(self) -> GMMParams:
+        """Copy to host NumPy arrays (keeps the dtype)."""
+        return GMMParams(*(np.asarray(a) for a in self))
+
+
+class EMHistory(NamedTuple):
+    """Per-iteration trace of one EM run; entry t belongs to the parameters theta_t.
+
+    Entry 0 is the initial parameters, entry ``n_iter`` the returned ones, so every
+    array has ``n_iter + 1`` entries.
+
+    Attributes
+    ----------
+    log_likelihood : ndarray
+        log p(X | theta_t).
+    objective : ndarray
+        What EM maximises: the log-likelihood, or the log joint
+        log p(X | theta_t) + log p(theta_t) under a prior. Never decreases.
+    lower_bound : ndarray
+        The EM lower bound L(q_{t-1}, theta_t) + log p(theta_t) with q_{t-1} the
+        responsibilities of the previous E-step: the value the M-step maximised. It
+        satisfies ``objective[t-1] <= lower_bound[t] <= objective[t]``. Entry 0 has no
+        previous E-step and equals ``objective[0]``.
+    lower_bound_after_e_step : ndarray
+        L(q_t, theta_t) + log p(theta_t), computed from the sufficient statistics after
+        the E-step at theta_t; the bound touches the objective there, so it equals
+        ``objective[t]`` up to rounding (an independent computation, useful as a check).
+    """
+
+    log_likelihood: np.ndarray
+    objective: np.ndarray
+    lower_bound: np.ndarray
+    lower_bound_after_e_step: np.ndarray
+
+
+@dataclass(frozen=True)
+class EMResult:
+    """The outcome of :func:`ppl_gmm.fit_em`.
+
+    Attributes
+    ----------
+    params : GMMParams
+        The fitted parameters (NumPy arrays), full covariance matrices.
+    log_likelihood : float
+        log p(X | params), computed by the final E-step at `params`.
+    objective : float
+        The maximised objective: equal to `log_likelihood` without a prior, the log
+        joint log p(X, params) under a prior.
+    n_iter : int
+        Number of EM iterations (M-steps) performed.
+    converged : bool
+        Whether the relative change of the objective fell below `tol`.
+    responsibilities : ndarray, shape (n, K)
+        p(z_i = k | x_i, params) from the final E-step.
+    history : EMHistory
+        The trace, ``n_iter + 1`` entries.
+    initial_params : GMMParams
+        The starting point (after any initial M-step); EM is deterministic from here.
+    covariance_type : str
+    prior : ResolvedPrior or None
+        The prior with data-dependent defaults filled in, or None for maximum likelihood.
+    reg_covar : float
+    tol : float
+    n_samples : int
+    """
+
+    params: GMMParams
+    log_likelihood: float
+    objective: float
+    n_iter: int
+    converged: bool
+    responsibilities: np.ndarray
+    history: EMHistory
+    initial_params: GMMParams
+    covariance_type: str
+    prior: Any
+    reg_covar: float
+    tol: float
+    n_samples: int
+    extras: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Most responsible component of each observation, shape (n,)."""
+        return np.argmax(self.responsibilities, axis=1)
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of free parameters of the fitted model (weights, means, covariances)."""
+        k, d = np.shape(self.params.means)
+        return n_parameters(self.covariance_type, k, d)
+
+    @property
+    def bic(self) -> float:
+        """BIC = -2 log L + p log n; lower is better (scikit-learn's sign).
+
+        mclust reports ``-bic`` (higher is better).
+        """
+        return float(-2.0 * self.log_likelihood + self.n_parameters * np.log(self.n_samples))
+
+    @property
+    def aic(self) -> float:
+        """AIC = -2 log L + 2 p; lower is better."""
+        return float(-2.0 * self.log_likelihood + 2.0 * self.n_parameters)
