@@ -7,7 +7,8 @@ The E-step never materialises more than one block of rows: it accumulates
     W2_k = sum_i w_i r_ik y_ik y_ik^T
     log-likelihood, and sum_i w_i r_ik log r_ik
 
-over blocks of rows with ``lax.scan``. The sums are taken in each component's own
+over blocks of rows with ``lax.scan``, plus sum_i w_i max_k log(pi_k N(x_i | mu_k, Sigma_k)),
+the classification log-likelihood that hard EM maximises. The sums are taken in each component's own
 whitened coordinates (centred at the current mean, scaled by the current Cholesky
 factor), so the covariance update never subtracts two large numbers. Row weights w_i
 are 1 for data and 0 for the padding that fills the last block (the same slot takes
@@ -17,6 +18,26 @@ sample weights). Streaming blocks from disk or summing statistics across devices
 Everything here works in the *internal* coordinates set up by :mod:`ppl_gmm.fit`
 (data centred and scaled); the objective values it records are mapped back to the
 user's coordinates by a constant log-Jacobian.
+
+Variants (static, chosen once per compiled loop):
+
+- ``"soft"``: the usual EM. Objective: log p(X | theta) (+ log p(theta) under a prior).
+- ``"hard"``: classification EM (Celeux & Govaert, 1992). The E-step keeps only
+  one-hot responsibilities, r_ik = 1 for k = argmax_j pi_j N(x_i | theta_j). Its
+  objective is the classification log-likelihood
+  C(theta) = max_z log p(X, z | theta) = sum_i max_k log(pi_k N(x_i | mu_k, Sigma_k))
+  (+ log p(theta)). It never decreases: the C-step maximises log p(X, z | theta) over z
+  for fixed theta, the M-step over theta for fixed z. C is also the EM lower bound
+  L(q, theta) at one-hot q (entropy 0), so the trace's bounds keep their meaning.
+
+A fixed covariance (``EMProblem.fixed_covariance``, e.g. sigma^2 I) replaces the
+covariance update: only weights and means are estimated. As sigma -> 0 this EM
+becomes K-means (:mod:`ppl_gmm.kmeans`).
+
+References
+----------
+Celeux, G. and Govaert, G. (1992). A classification EM algorithm for clustering and two
+stochastic versions. Computational Statistics & Data Analysis 14, 315-332.
 """
 
 from __future__ import annotations
@@ -28,10 +49,23 @@ import jax.numpy as jnp
 from jax import lax
 from jax.nn import logsumexp
 from jax.scipy.linalg import cho_solve
+from jax.scipy.special import xlogy
 
 from .covariance import get_structure
 from .gaussian import CholeskyFactors, cholesky_factors, component_log_joint
 from .params import GMMParams
+
+
+VARIANTS = ("soft", "hard")
+
+
+def check_variant(variant) -> str:
+    """Validate the EM variant name ("soft" or "hard")."""
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"variant={variant!r} is not known; use 'soft' (EM) or 'hard' (classification EM)."
+        )
+    return variant
 
 
 class SufficientStatistics(NamedTuple):
@@ -44,7 +78,9 @@ class SufficientStatistics(NamedTuple):
     sum_yy : (K, d, d)
     log_likelihood : scalar
     sum_r_log_r : scalar
-        sum_i w_i sum_k r_ik log r_ik (minus the entropy of q).
+        sum_i w_i sum_k r_ik log r_ik (minus the entropy of q); 0 for hard assignments.
+    classification_log_likelihood : scalar
+        sum_i w_i max_k log(pi_k N(x_i | mu_k, Sigma_k)), the hard-EM objective.
     """
 
     counts: jnp.ndarray
@@ -52,6 +88,7 @@ class SufficientStatistics(NamedTuple):
     sum_yy: jnp.ndarray
     log_likelihood: jnp.ndarray
     sum_r_log_r: jnp.ndarray
+    classification_log_likelihood: jnp.ndarray = 0.0
 
 
 class Moments(NamedTuple):
@@ -62,34 +99,49 @@ class Moments(NamedTuple):
     scatter: jnp.ndarray
 
 
-def block_statistics(X_block, w_block, params: GMMParams, factors: CholeskyFactors):
-    """Sufficient statistics of one block of rows (see the module docstring)."""
+def block_statistics(X_block, w_block, params: GMMParams, factors: CholeskyFactors,
+                     variant: str = "soft"):
+    """Sufficient statistics of one block of rows (see the module docstring).
+
+    ``variant="hard"`` replaces the responsibilities by one-hot assignments to the most
+    responsible component (ties: the lowest index).
+    """
     log_joint, y = component_log_joint(X_block, params.weights, params.means, factors)
     log_norm = logsumexp(log_joint, axis=1)
-    log_resp = log_joint - log_norm[:, None]
-    resp = jnp.exp(log_resp) * w_block[:, None]
+    if variant == "hard":
+        k = log_joint.shape[1]
+        resp = jax.nn.one_hot(jnp.argmax(log_joint, axis=1), k, dtype=X_block.dtype)
+        resp = resp * w_block[:, None]
+        sum_r_log_r = jnp.zeros((), X_block.dtype)
+    else:
+        log_resp = log_joint - log_norm[:, None]
+        resp = jnp.exp(log_resp) * w_block[:, None]
+        sum_r_log_r = jnp.sum(jnp.where(resp > 0, resp * log_resp, 0.0))
     weighted_y = resp[:, :, None] * y
+    best = jnp.max(log_joint, axis=1)
     return SufficientStatistics(
         counts=jnp.sum(resp, axis=0),
         sum_y=jnp.sum(weighted_y, axis=0),
         sum_yy=jnp.einsum("bkd,bke->kde", weighted_y, y),
         log_likelihood=jnp.sum(w_block * log_norm),
-        sum_r_log_r=jnp.sum(jnp.where(resp > 0, resp * log_resp, 0.0)),
+        sum_r_log_r=sum_r_log_r,
+        classification_log_likelihood=jnp.sum(w_block * best),
     )
 
 
-def accumulate_statistics(X_blocks, w_blocks, params: GMMParams, factors: CholeskyFactors):
+def accumulate_statistics(X_blocks, w_blocks, params: GMMParams, factors: CholeskyFactors,
+                          variant: str = "soft"):
     """E-step: sum `block_statistics` over blocks ``(n_blocks, block, d)`` with ``lax.scan``."""
 
     def add_block(total, block):
-        stats = block_statistics(block[0], block[1], params, factors)
+        stats = block_statistics(block[0], block[1], params, factors, variant)
         return jax.tree.map(jnp.add, total, stats), None
 
     k, d = params.means.shape
     dtype = X_blocks.dtype
     zero = SufficientStatistics(
         jnp.zeros(k, dtype), jnp.zeros((k, d), dtype), jnp.zeros((k, d, d), dtype),
-        jnp.zeros((), dtype), jnp.zeros((), dtype),
+        jnp.zeros((), dtype), jnp.zeros((), dtype), jnp.zeros((), dtype),
     )
     total, _ = lax.scan(add_block, zero, (X_blocks, w_blocks))
     return total
@@ -128,7 +180,8 @@ def _symmetric(a):
     return 0.5 * (a + jnp.swapaxes(a, -1, -2))
 
 
-def m_step(moments: Moments, covariance_type: str, prior, reg_covar) -> GMMParams:
+def m_step(moments: Moments, covariance_type: str, prior, reg_covar,
+           fixed_covariance=None) -> GMMParams:
     """Closed-form maximiser of the expected complete-data log-likelihood (or log joint).
 
     Parameters
@@ -143,6 +196,9 @@ def m_step(moments: Moments, covariance_type: str, prior, reg_covar) -> GMMParam
         Sigma_k = (pool(B)_k + pool(Psi)) / MAP denominator (:mod:`ppl_gmm.covariance`).
     reg_covar : array (d,)
         Added to every covariance diagonal.
+    fixed_covariance : array (d, d) or None
+        When given, every covariance is this matrix (not estimated, no `reg_covar`);
+        the weights and means take their usual updates, which do not depend on it.
     """
     structure = get_structure(covariance_type)
     counts, mean, scatter = moments
@@ -165,6 +221,8 @@ def m_step(moments: Moments, covariance_type: str, prior, reg_covar) -> GMMParam
         denominator = structure.map_denominator(counts, total, d, k, prior.dof)
         pooled = structure.pool(scatter) + structure.pool(prior.scale[None])
         covariances = pooled / denominator[:, None, None]
+    if fixed_covariance is not None:
+        return GMMParams(weights, means, jnp.broadcast_to(fixed_covariance, (k, d, d)))
     covariances = _symmetric(covariances) + jnp.diag(reg_covar)
     return GMMParams(weights, means, covariances)
 
@@ -186,7 +244,7 @@ def expected_log_gaussian(moments: Moments, params: GMMParams, factors: Cholesky
 def lower_bound(stats: SufficientStatistics, moments: Moments, params: GMMParams,
                 factors: CholeskyFactors):
     """L(q, theta) = E_q[log p(X, Z | theta)] + H(q), q the responsibilities behind `stats`."""
-    expected = jnp.sum(stats.counts * jnp.log(params.weights))
+    expected = jnp.sum(xlogy(stats.counts, params.weights))  # 0 log 0 = 0: an empty component
     expected = expected + jnp.sum(expected_log_gaussian(moments, params, factors))
     return expected - stats.sum_r_log_r
 
@@ -199,7 +257,7 @@ def lower_bound_at_e_step(stats: SufficientStatistics, params: GMMParams,
     gaussian = -0.5 * (
         stats.counts * (d * jnp.log(2.0 * jnp.pi) + 2.0 * factors.half_log_det) + quadratic
     )
-    return jnp.sum(stats.counts * jnp.log(params.weights)) + jnp.sum(gaussian) - stats.sum_r_log_r
+    return jnp.sum(xlogy(stats.counts, params.weights)) + jnp.sum(gaussian) - stats.sum_r_log_r
 
 
 class Coordinates(NamedTuple):
@@ -267,6 +325,8 @@ class EMProblem(NamedTuple):
     coordinates : Coordinates
     reg_covar : (d,) internal-coordinate diagonal regularisation
     tol : scalar, relative tolerance on the objective
+    fixed_covariance : (d, d) internal-coordinate covariance shared by every component and
+        never updated, or None (estimate the covariances)
     """
 
     X_blocks: jnp.ndarray
@@ -276,6 +336,7 @@ class EMProblem(NamedTuple):
     coordinates: Coordinates
     reg_covar: jnp.ndarray
     tol: jnp.ndarray
+    fixed_covariance: object = None
 
 
 def _log_jacobian(problem: EMProblem):
@@ -295,36 +356,53 @@ def _user_objective_terms(problem: EMProblem, params: GMMParams, covariance_type
 
 
 def _first_failure(factors: CholeskyFactors, stats: SufficientStatistics):
-    """Index of the first component whose covariance is not positive definite, else -1."""
-    bad = ~factors.finite | ~jnp.isfinite(stats.log_likelihood)
-    return jnp.where(jnp.any(bad), jnp.argmax(bad), -1)
+    """Index of the first component whose covariance is not positive definite, else -1.
+
+    A non-finite log-likelihood with every factor finite (overflow) blames the
+    component with the least responsibility.
+    """
+    singular = ~factors.finite
+    overflow = ~jnp.isfinite(stats.log_likelihood) | ~jnp.all(jnp.isfinite(stats.counts))
+    return jnp.where(jnp.any(singular), jnp.argmax(singular),
+                     jnp.where(overflow, jnp.argmin(jnp.nan_to_num(stats.counts)), -1))
+
+
+def _objective(stats: SufficientStatistics, variant: str):
+    """Internal-coordinate objective (before prior and Jacobian) from E-step statistics."""
+    if variant == "hard":
+        return stats.classification_log_likelihood
+    return stats.log_likelihood
 
 
 def em_step(problem: EMProblem, params: GMMParams, factors: CholeskyFactors,
-            stats: SufficientStatistics, covariance_type: str):
+            stats: SufficientStatistics, covariance_type: str, variant: str = "soft"):
     """One EM iteration from theta_t (with its E-step `stats`) to theta_{t+1}.
 
     Returns the new parameters, their factors and statistics, the user-space
     objective, the lower bound L(q_t, theta_{t+1}) and L(q_{t+1}, theta_{t+1}) (both
-    plus log prior and log-Jacobian).
+    plus log prior and log-Jacobian). For ``variant="hard"`` q is one-hot and the
+    objective is the classification log-likelihood (module docstring).
     """
     moments = moments_from_statistics(stats, params, factors)
-    new_params = m_step(moments, covariance_type, problem.prior, problem.reg_covar)
+    new_params = m_step(moments, covariance_type, problem.prior, problem.reg_covar,
+                        problem.fixed_covariance)
     new_factors = cholesky_factors(new_params.covariances)
-    new_stats = accumulate_statistics(problem.X_blocks, problem.w_blocks, new_params, new_factors)
+    new_stats = accumulate_statistics(problem.X_blocks, problem.w_blocks, new_params, new_factors,
+                                      variant)
     offset = _user_objective_terms(problem, new_params, covariance_type)
     bound_before = lower_bound(stats, moments, new_params, new_factors) + offset
     bound_after = lower_bound_at_e_step(new_stats, new_params, new_factors) + offset
-    objective = new_stats.log_likelihood + offset
+    objective = _objective(new_stats, variant) + offset
     return new_params, new_factors, new_stats, objective, bound_before, bound_after
 
 
-def initial_state(problem: EMProblem, params: GMMParams, covariance_type: str, max_iter: int):
+def initial_state(problem: EMProblem, params: GMMParams, covariance_type: str, max_iter: int,
+                  variant: str = "soft"):
     """E-step at the initial parameters and an empty trace with entry 0 filled."""
     factors = cholesky_factors(params.covariances)
-    stats = accumulate_statistics(problem.X_blocks, problem.w_blocks, params, factors)
+    stats = accumulate_statistics(problem.X_blocks, problem.w_blocks, params, factors, variant)
     offset = _user_objective_terms(problem, params, covariance_type)
-    objective = stats.log_likelihood + offset
+    objective = _objective(stats, variant) + offset
     after = lower_bound_at_e_step(stats, params, factors) + offset
     empty = jnp.full(max_iter + 1, jnp.nan, dtype=objective.dtype)
     trace = EMTrace(
@@ -337,11 +415,14 @@ def initial_state(problem: EMProblem, params: GMMParams, covariance_type: str, m
                    _first_failure(factors, stats), trace)
 
 
-def run_em(problem: EMProblem, init_params: GMMParams, covariance_type: str, max_iter: int):
+def run_em(problem: EMProblem, init_params: GMMParams, covariance_type: str, max_iter: int,
+           variant: str = "soft"):
     """Iterate EM inside ``lax.while_loop`` until converged, failed or `max_iter`.
 
-    Pure and traceable: ``jax.vmap`` over `init_params` runs restarts as one batch.
-    Convergence: |objective_t - objective_{t-1}| <= tol * |objective_t|.
+    Pure and traceable: ``jax.vmap`` over `init_params` runs restarts as one batch
+    (:mod:`ppl_gmm.restarts`); a restart that fails stops, its state frozen, while the
+    others go on. Convergence: |objective_t - objective_{t-1}| <= tol * |objective_t|.
+    `variant` is "soft" (EM) or "hard" (classification EM), see the module docstring.
     """
 
     def keep_going(state: EMState):
@@ -349,7 +430,7 @@ def run_em(problem: EMProblem, init_params: GMMParams, covariance_type: str, max
 
     def iterate(state: EMState):
         params, factors, stats, objective, bound_before, bound_after = em_step(
-            problem, state.params, state.factors, state.stats, covariance_type
+            problem, state.params, state.factors, state.stats, covariance_type, variant
         )
         t = state.iteration + 1
         log_likelihood = stats.log_likelihood + _log_jacobian(problem)
@@ -360,20 +441,26 @@ def run_em(problem: EMProblem, init_params: GMMParams, covariance_type: str, max
             lower_bound_after_e_step=state.trace.lower_bound_after_e_step.at[t].set(bound_after),
         )
         converged = jnp.abs(objective - state.objective) <= problem.tol * jnp.abs(objective)
-        return EMState(params, factors, stats, objective, t, converged,
-                       _first_failure(factors, stats), trace)
+        failed = _first_failure(factors, stats)
+        new_state = EMState(params, factors, stats, objective, t, converged, failed, trace)
+        # A failed iterate is not accepted: keep the last good one and stop (the trace
+        # entry for the failed iteration stays NaN).
+        kept = jax.tree.map(lambda new, old: jnp.where(failed >= 0, old, new), new_state, state)
+        return kept._replace(iteration=t, failed_component=failed, trace=trace)
 
-    state = initial_state(problem, init_params, covariance_type, max_iter)
+    state = initial_state(problem, init_params, covariance_type, max_iter, variant)
     return lax.while_loop(keep_going, iterate, state)
 
 
-def em_path(problem: EMProblem, init_params: GMMParams, covariance_type: str, n_steps: int):
+def em_path(problem: EMProblem, init_params: GMMParams, covariance_type: str, n_steps: int,
+            variant: str = "soft"):
     """theta_0 .. theta_{n_steps} (internal coordinates) by the same `em_step`, in ``lax.scan``."""
-    state = initial_state(problem, init_params, covariance_type, 0)
+    state = initial_state(problem, init_params, covariance_type, 0, variant)
 
     def step(carry, _):
         params, factors, stats = carry
-        params, factors, stats, *_ = em_step(problem, params, factors, stats, covariance_type)
+        params, factors, stats, *_ = em_step(problem, params, factors, stats, covariance_type,
+                                             variant)
         return (params, factors, stats), params
 
     _, path = lax.scan(step, (state.params, state.factors, state.stats), None, length=n_steps)

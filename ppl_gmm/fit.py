@@ -236,6 +236,7 @@ def _last_relative_change(objective, n_iter):
 
 
 def _singular_message(component, n_iter, state, covariance_type):
+    # The state keeps the last good iterate; its E-step says what the component held.
     holds = float(state.stats.counts[component])
     where = "the initial parameters" if n_iter == 0 else f"EM iteration {n_iter}"
     return (

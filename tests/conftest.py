@@ -1,0 +1,32 @@
+"""Shared fixtures: the built-in faithful data and data drawn from gmm_model itself."""
+
+import numpy as np
+import pytest
+
+import ppl_gmm as pg
+
+
+@pytest.fixture(scope="session")
+def faithful():
+    return pg.datasets.load_faithful()
+
+
+@pytest.fixture(scope="session")
+def drawn():
+    """n = 400 rows from the prior predictive of gmm_model (K = 3, d = 2)."""
+    X, z, params = pg.datasets.make_synthetic(400, 3, 2, seed=3)
+    return X, z, params
+
+
+@pytest.fixture(scope="session")
+def separated_params():
+    """Three well-separated full-covariance components in 2-D."""
+    return pg.GMMParams(
+        weights=np.array([0.5, 0.3, 0.2]),
+        means=np.array([[0.0, 0.0], [8.0, 1.0], [2.0, 9.0]]),
+        covariances=np.array([
+            [[1.0, 0.3], [0.3, 0.5]],
+            [[0.6, -0.2], [-0.2, 1.2]],
+            [[1.5, 0.0], [0.0, 0.4]],
+        ]),
+    )
