@@ -17,14 +17,40 @@ from .fit import (  # noqa: E402
     SingularCovarianceError,
     em_parameter_path,
     fit_em,
+    initial_parameters,
 )
+from .io import FileFormatError, load, save  # noqa: E402
+from .kmeans import KMeansResult, fit_kmeans  # noqa: E402
 from .labels import align_labels, matching_cost, permute  # noqa: E402
+from .landscape import Landscape, Optimum, group_optima, likelihood_landscape  # noqa: E402
 from .likelihood import log_joint, marginal_log_likelihood, pointwise_log_likelihood  # noqa: E402
 from .model import Prior, ResolvedPrior, gmm_model, log_prior_density  # noqa: E402
 from .params import EMHistory, EMResult, GMMParams  # noqa: E402
+from .restarts import RestartTable  # noqa: E402
 from .sampling import sample, sample_prior_predictive  # noqa: E402
 
 __version__ = "0.1.0"
+
+# Submodules imported on first use, so that `import ppl_gmm` never imports matplotlib.
+_LAZY_SUBMODULES = ("plotting",)
+
+
+# Public names whose modules import scikit-learn or pandas, loaded on first use.
+_LAZY_ATTRIBUTES = {"GaussianMixture": "estimator", "select": "selection",
+                    "Selection": "selection", "read_csv": "csvdata"}
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_ATTRIBUTES:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY_ATTRIBUTES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -32,16 +58,28 @@ __all__ = [
     "CrossCheck",
     "EMHistory",
     "EMResult",
+    "FileFormatError",
     "GMMParams",
+    "GaussianMixture",
+    "KMeansResult",
+    "Landscape",
+    "Optimum",
     "Prior",
     "ResolvedPrior",
+    "RestartTable",
+    "Selection",
     "SingularCovarianceError",
     "align_labels",
     "cross_check",
     "datasets",
     "em_parameter_path",
     "fit_em",
+    "fit_kmeans",
     "gmm_model",
+    "group_optima",
+    "initial_parameters",
+    "likelihood_landscape",
+    "load",
     "log_joint",
     "log_prior_density",
     "marginal_log_likelihood",
@@ -50,6 +88,9 @@ __all__ = [
     "permute",
     "pointwise_log_likelihood",
     "ppl_gradient",
+    "read_csv",
     "sample",
     "sample_prior_predictive",
+    "save",
+    "select",
 ]

@@ -12,6 +12,13 @@ gradient satisfy |g|^2 ~ 2 H gap, and the gap is a few times delta (linear
 convergence), with H growing like n. So the per-observation gradient norm of a
 converged run is of order sqrt(tol * |objective| / n); the default bound is ten
 times that (and 1e-6 at least). An unconverged run gets no gradient verdict.
+
+Hard EM (``variant="hard"``) maximises the classification log-likelihood
+max_z log p(X, z | theta): there the PPL side takes z_hat = argmax_z p(z | X, theta)
+from the model itself (``infer_discrete`` at temperature 0) and evaluates
+log p(X, z_hat, theta) with z conditioned on z_hat; the gradient is that of
+log p(X, z_hat, theta) at fixed z_hat. With a fixed covariance (``fixed_variance``)
+only the weights and means are free, so only their gradient is judged.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
+from numpyro.contrib.funsor import infer_discrete
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
+from numpyro.infer.util import log_density
 
 from ._validation import check_data
 from .fit import em_parameter_path
@@ -141,6 +150,45 @@ def _ppl_objective_along(path_sites, X, prior, n_components, covariance_type):
     return jax.vmap(at)(path_sites)
 
 
+def _map_assignments(sites, X, n_components, covariance_type, prior):
+    """z_hat = argmax_z p(z | X, sites), classified by the model (infer_discrete, T = 0)."""
+    model = infer_discrete(handlers.substitute(gmm_model, data=sites), first_available_dim=-2,
+                           temperature=0, rng_key=jax.random.key(0))
+    trace = handlers.trace(model).get_trace(X, n_components=n_components,
+                                            covariance_type=covariance_type, prior=prior)
+    return trace["z"]["value"]
+
+
+def _classification_log_density(sites, X, z, n_components, covariance_type, prior):
+    """log p(X, z, sites) of the model with the assignments conditioned on z."""
+    kwargs = {"n_components": n_components, "covariance_type": covariance_type, "prior": prior}
+    value, _ = log_density(handlers.condition(gmm_model, data={"z": z}), (X,), kwargs, sites)
+    return value
+
+
+@functools.partial(jax.jit, static_argnames=("n_components", "covariance_type"))
+def _ppl_classification_along(path_sites, X, prior, n_components, covariance_type):
+    def at(sites):
+        z = _map_assignments(sites, X, n_components, covariance_type, prior)
+        return _classification_log_density(sites, X, z, n_components, covariance_type, prior)
+
+    return jax.vmap(at)(path_sites)
+
+
+@functools.partial(jax.jit, static_argnames=("n_components", "covariance_type"))
+def _ppl_classification_gradient(sites, X, prior, n_components, covariance_type):
+    z = _map_assignments(sites, X, n_components, covariance_type, prior)
+    transforms = unconstrained_transforms(sites, X, n_components, covariance_type, prior)
+    free = {name: transforms[name].inv(value) for name, value in sites.items()}
+
+    def objective(free):
+        constrained = {name: transforms[name](value) for name, value in free.items()}
+        return _classification_log_density(constrained, X, z, n_components, covariance_type,
+                                           prior)
+
+    return jax.grad(objective)(free)
+
+
 def cross_check(result: EMResult, X, *, rtol: float = 1e-9,
                 gradient_tol: float | None = None) -> CrossCheck:
     """Compare an EM fit with the PPL at every iteration, and test stationarity.
@@ -166,10 +214,20 @@ def cross_check(result: EMResult, X, *, rtol: float = 1e-9,
     path = em_parameter_path(result, X)
     path_sites = jax.vmap(lambda p: params_to_sites(p, ct))(jax.tree.map(jnp.asarray, path))
     prior = None if result.prior is None else jax.tree.map(jnp.asarray, result.prior)
-    ppl = np.asarray(_ppl_objective_along(path_sites, jnp.asarray(X), prior, k, ct))
+    hard = result.extras.get("variant", "soft") == "hard"
+    along = _ppl_classification_along if hard else _ppl_objective_along
+    ppl = np.asarray(along(path_sites, jnp.asarray(X), prior, k, ct))
     em = np.asarray(result.history.objective)
     difference = np.abs(em - ppl)
-    gradient = ppl_gradient(jax.tree.map(jnp.asarray, result.params), jnp.asarray(X), ct, prior)
+    if hard:
+        gradient = _ppl_classification_gradient(
+            params_to_sites(jax.tree.map(jnp.asarray, result.params), ct), jnp.asarray(X),
+            prior, k, ct)
+    else:
+        gradient = ppl_gradient(jax.tree.map(jnp.asarray, result.params), jnp.asarray(X), ct,
+                                prior)
+    if result.extras.get("fixed_variance") is not None:
+        gradient = {name: gradient[name] for name in ("weights", "means")}
     norm = float(np.sqrt(sum(float(jnp.sum(g**2)) for g in jax.tree.leaves(gradient))))
     if gradient_tol is None:
         gradient_tol = max(10.0 * np.sqrt(result.tol * abs(result.objective) / n), 1e-6)

@@ -49,12 +49,10 @@ import jax.numpy as jnp
 from jax import lax
 from jax.nn import logsumexp
 from jax.scipy.linalg import cho_solve
-from jax.scipy.special import xlogy
 
 from .covariance import get_structure
 from .gaussian import CholeskyFactors, cholesky_factors, component_log_joint
 from .params import GMMParams
-
 
 VARIANTS = ("soft", "hard")
 
@@ -241,10 +239,15 @@ def expected_log_gaussian(moments: Moments, params: GMMParams, factors: Cholesky
     return -0.5 * (counts * (d * jnp.log(2.0 * jnp.pi) + 2.0 * factors.half_log_det) + quadratic)
 
 
+def _counts_log_weights(counts, weights):
+    """N_k log pi_k, with 0 log 0 = 0 (a component emptied by hard EM has weight 0)."""
+    return jnp.where(counts > 0, counts * jnp.log(weights), 0.0)
+
+
 def lower_bound(stats: SufficientStatistics, moments: Moments, params: GMMParams,
                 factors: CholeskyFactors):
     """L(q, theta) = E_q[log p(X, Z | theta)] + H(q), q the responsibilities behind `stats`."""
-    expected = jnp.sum(xlogy(stats.counts, params.weights))  # 0 log 0 = 0: an empty component
+    expected = jnp.sum(_counts_log_weights(stats.counts, params.weights))
     expected = expected + jnp.sum(expected_log_gaussian(moments, params, factors))
     return expected - stats.sum_r_log_r
 
@@ -257,7 +260,8 @@ def lower_bound_at_e_step(stats: SufficientStatistics, params: GMMParams,
     gaussian = -0.5 * (
         stats.counts * (d * jnp.log(2.0 * jnp.pi) + 2.0 * factors.half_log_det) + quadratic
     )
-    return jnp.sum(xlogy(stats.counts, params.weights)) + jnp.sum(gaussian) - stats.sum_r_log_r
+    return (jnp.sum(_counts_log_weights(stats.counts, params.weights)) + jnp.sum(gaussian)
+            - stats.sum_r_log_r)
 
 
 class Coordinates(NamedTuple):
@@ -421,35 +425,55 @@ def run_em(problem: EMProblem, init_params: GMMParams, covariance_type: str, max
 
     Pure and traceable: ``jax.vmap`` over `init_params` runs restarts as one batch
     (:mod:`ppl_gmm.restarts`); a restart that fails stops, its state frozen, while the
-    others go on. Convergence: |objective_t - objective_{t-1}| <= tol * |objective_t|.
+    others go on. Convergence: |objective_t - objective_{t-1}|
+    <= tol * |objective_t + n sum_j log s_j|, the objective on the standardised scale
+    (unit-free).
     `variant` is "soft" (EM) or "hard" (classification EM), see the module docstring.
     """
 
     def keep_going(state: EMState):
-        return (state.iteration < max_iter) & ~state.converged & (state.failed_component < 0)
+        return still_running(state, max_iter)
 
     def iterate(state: EMState):
-        params, factors, stats, objective, bound_before, bound_after = em_step(
-            problem, state.params, state.factors, state.stats, covariance_type, variant
-        )
-        t = state.iteration + 1
-        log_likelihood = stats.log_likelihood + _log_jacobian(problem)
-        trace = EMTrace(
-            log_likelihood=state.trace.log_likelihood.at[t].set(log_likelihood),
-            objective=state.trace.objective.at[t].set(objective),
-            lower_bound=state.trace.lower_bound.at[t].set(bound_before),
-            lower_bound_after_e_step=state.trace.lower_bound_after_e_step.at[t].set(bound_after),
-        )
-        converged = jnp.abs(objective - state.objective) <= problem.tol * jnp.abs(objective)
-        failed = _first_failure(factors, stats)
-        new_state = EMState(params, factors, stats, objective, t, converged, failed, trace)
-        # A failed iterate is not accepted: keep the last good one and stop (the trace
-        # entry for the failed iteration stays NaN).
-        kept = jax.tree.map(lambda new, old: jnp.where(failed >= 0, old, new), new_state, state)
-        return kept._replace(iteration=t, failed_component=failed, trace=trace)
+        new_state, entries = em_iteration(problem, state, covariance_type, variant)
+        t = new_state.iteration
+        trace = EMTrace(*(buffer.at[t].set(entry) for buffer, entry in zip(state.trace, entries,
+                                                                             strict=True)))
+        return new_state._replace(trace=trace)
 
     state = initial_state(problem, init_params, covariance_type, max_iter, variant)
     return lax.while_loop(keep_going, iterate, state)
+
+
+def still_running(state: EMState, max_iter: int):
+    """Whether the loop goes on: below `max_iter`, not converged, not failed."""
+    return (state.iteration < max_iter) & ~state.converged & (state.failed_component < 0)
+
+
+def em_iteration(problem: EMProblem, state: EMState, covariance_type: str, variant: str = "soft"):
+    """The body of the EM loop, without the trace buffers.
+
+    Returns the next state (its ``trace`` field passed through untouched) and the four
+    trace entries of the new iteration (an :class:`EMTrace` of scalars), so that the
+    single-run loop (:func:`run_em`) and the lockstep restart loop
+    (:func:`ppl_gmm.restarts.run_em_batch`) share every step.
+    """
+    params, factors, stats, objective, bound_before, bound_after = em_step(
+        problem, state.params, state.factors, state.stats, covariance_type, variant
+    )
+    t = state.iteration + 1
+    log_likelihood = stats.log_likelihood + _log_jacobian(problem)
+    entries = EMTrace(log_likelihood, objective, bound_before, bound_after)
+    # Relative to the objective on the standardised scale (the log-Jacobian of the
+    # user's units removed), so the stopping rule does not depend on those units.
+    unit_free = jnp.abs(objective - _log_jacobian(problem))
+    converged = jnp.abs(objective - state.objective) <= problem.tol * unit_free
+    failed = _first_failure(factors, stats)
+    new_state = EMState(params, factors, stats, objective, t, converged, failed, state.trace)
+    # A failed iterate is not accepted: keep the last good one and stop (the trace
+    # entry for the failed iteration records the failed values).
+    kept = jax.tree.map(lambda new, old: jnp.where(failed >= 0, old, new), new_state, state)
+    return kept._replace(iteration=t, failed_component=failed), entries
 
 
 def em_path(problem: EMProblem, init_params: GMMParams, covariance_type: str, n_steps: int,

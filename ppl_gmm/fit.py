@@ -7,6 +7,10 @@ the jitted loop, and maps everything back. EM is affine equivariant for every
 structure under these maps, so the fit is the same as on the raw data, but the
 Cholesky factors stay well conditioned when columns live at 1e-8 and 1e8 or far
 from the origin. `reg_covar` is given in the user's units and mapped with the data.
+
+``n_init > 1`` runs the restarts as one batched computation (:mod:`ppl_gmm.restarts`)
+and returns the best; ``variant="hard"`` is classification EM and ``fixed_variance``
+fixes every covariance at sigma^2 I (:mod:`ppl_gmm.em`).
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from ._validation import (
     check_positive_number,
 )
 from .covariance import get_structure
-from .em import Coordinates, EMProblem, block_responsibilities, em_path, run_em
+from .em import Coordinates, EMProblem, block_responsibilities, check_variant, em_path, run_em
 from .init import INITIALISERS
 from .model import resolve_prior
 from .params import EMHistory, EMResult, GMMParams
+from .restarts import batched_initial_params, restart_keys, run_restarts, table_from_states
 
 DEFAULT_BLOCK_SIZE = 2048
 
@@ -65,8 +70,11 @@ def _blocks(X_int: np.ndarray, block_size: int):
 
 
 def make_problem(X: np.ndarray, n_components: int, covariance_type: str, prior, reg_covar: float,
-                 tol: float, block_size: int):
-    """Everything the jitted loop needs for data X (already validated)."""
+                 tol: float, block_size: int, fixed_variance: float | None = None):
+    """Everything the jitted loop needs for data X (already validated).
+
+    `fixed_variance` sigma^2 (user units) fixes every covariance at sigma^2 I.
+    """
     coordinates = _coordinates(X, covariance_type)
     X_int = (X - np.asarray(coordinates.shift)) / np.asarray(coordinates.scale)
     X_blocks, w_blocks = _blocks(X_int, block_size)
@@ -82,7 +90,35 @@ def make_problem(X: np.ndarray, n_components: int, covariance_type: str, prior, 
         coordinates=coordinates,
         reg_covar=reg,
         tol=jnp.asarray(tol, X.dtype),
+        fixed_covariance=None if fixed_variance is None else jnp.diag(
+            jnp.full(X.shape[1], fixed_variance, X.dtype) / coordinates.scale**2),
     )
+
+
+def _with_fixed_covariance(params: GMMParams, problem: EMProblem) -> GMMParams:
+    """Starting points with the fixed covariance, when there is one (any leading axes)."""
+    if problem.fixed_covariance is None:
+        return params
+    return params._replace(covariances=jnp.broadcast_to(problem.fixed_covariance,
+                                                        jnp.shape(params.covariances)))
+
+
+def _check_fixed_variance(fixed_variance, covariance_type: str, reg_covar: float):
+    if fixed_variance is None:
+        return None
+    fixed_variance = check_positive_number(fixed_variance, "fixed_variance")
+    if covariance_type != "spherical":
+        raise ValueError(
+            f"fixed_variance fixes every covariance at fixed_variance * I, a spherical "
+            f"structure, but covariance_type={covariance_type!r}; pass "
+            "covariance_type='spherical'."
+        )
+    if reg_covar != 0:
+        raise ValueError(
+            "reg_covar has no effect when the covariances are fixed; leave reg_covar=0 "
+            "with fixed_variance."
+        )
+    return fixed_variance
 
 
 def _initial_params(init, key, problem: EMProblem, X: np.ndarray, n_components: int,
@@ -114,8 +150,8 @@ def _jit_initialiser(initialiser, n_components, covariance_type):
                                      covariance_type=covariance_type))
 
 
-_run_em = jax.jit(run_em, static_argnames=("covariance_type", "max_iter"))
-_em_path = jax.jit(em_path, static_argnames=("covariance_type", "n_steps"))
+_run_em = jax.jit(run_em, static_argnames=("covariance_type", "max_iter", "variant"))
+_em_path = jax.jit(em_path, static_argnames=("covariance_type", "n_steps", "variant"))
 _responsibilities = jax.jit(block_responsibilities)
 
 
@@ -131,6 +167,10 @@ def fit_em(
     max_iter: int = 1000,
     reg_covar: float = 0.0,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    n_init: int = 1,
+    variant: str = "soft",
+    fixed_variance: float | None = None,
+    restart_batch_size: int | None = None,
 ) -> EMResult:
     """Fit a Gaussian mixture by EM (maximum likelihood, or MAP under a prior).
 
@@ -146,13 +186,18 @@ def fit_em(
     prior : ppl_gmm.Prior or None
         None maximises the log-likelihood; a Prior maximises the log joint (MAP-EM),
         with data-dependent defaults resolved against X.
-    init : {"kmeans++", "random_from_data"}, GMMParams or callable
-        Where EM starts (see :mod:`ppl_gmm.init`); a callable is
-        ``(key, X, n_components) -> GMMParams``.
+    init : str, GMMParams or callable
+        Where EM starts: "kmeans++", "kmeans", "random_from_data", "random",
+        "perturbed", "random_resp", "random_resp_hard" (formulas in :mod:`ppl_gmm.init`);
+        explicit GMMParams (with a leading restart axis, weights (n_init, K), to give
+        every restart its own); or a callable ``(key, X, n_components) -> GMMParams``.
     seed : int
         Seeds the initialisation; the fit is deterministic given the seed.
     tol : float
-        Stop when |objective_t - objective_{t-1}| <= tol * |objective_t|. 0 runs
+        Stop when |objective_t - objective_{t-1}| <= tol * |objective_t'|, where
+        objective_t' is the objective on the standardised scale (the log-likelihood's
+        n sum_j log(sd_j) unit term removed), so the rule does not depend on the data's
+        units. 0 runs
         exactly `max_iter` iterations unless EM reaches an exact fixed point.
     max_iter : int
         Maximum number of EM iterations (M-steps).
@@ -163,17 +208,38 @@ def fit_em(
         may fall by amounts of order reg_covar.
     block_size : int
         Rows per block of the E-step; memory is O(block_size * K * d).
+    n_init : int
+        Number of restarts, run as one batched computation (``jax.vmap`` of the EM loop
+        over starting points, :mod:`ppl_gmm.restarts`). The result is the restart with
+        the highest final objective among those that did not fail; ``result.restarts``
+        lists them all. Restart 0 starts where ``n_init=1`` does (key ``key(seed)``),
+        restart r >= 1 from ``fold_in(key(seed), r)``.
+    variant : {"soft", "hard"}
+        "soft" is EM. "hard" is classification EM: each point is fully assigned to its
+        most responsible component; the objective is then the classification
+        log-likelihood sum_i max_k log(pi_k N(x_i | mu_k, Sigma_k)) (+ log prior), which
+        never decreases. `log_likelihood` and `responsibilities` stay the marginal
+        (soft) ones at the returned parameters.
+    fixed_variance : float, optional
+        sigma^2: every covariance is fixed at sigma^2 I (user units) and only the
+        weights and means are estimated; needs ``covariance_type="spherical"`` and
+        ``reg_covar=0``. As sigma -> 0 EM tends to K-means (:func:`ppl_gmm.fit_kmeans`).
+    restart_batch_size : int, optional
+        Restarts per batched computation; by default as many as fit in
+        ``ppl_gmm.restarts.MEMORY_BUDGET`` bytes (all of them for moderate data).
 
     Returns
     -------
     EMResult
+        ``result.restarts`` is a :class:`ppl_gmm.RestartTable` (one row when n_init=1).
 
     Raises
     ------
     ValueError
         Invalid input (see the message for the fix).
     SingularCovarianceError
-        A component's covariance became singular; the message names it.
+        A component's covariance became singular (with n_init > 1: in every restart;
+        the error's ``restarts`` attribute then holds the table).
 
     Warns
     -----
@@ -188,16 +254,48 @@ def fit_em(
     reg_covar = check_positive_number(reg_covar, "reg_covar", allow_zero=True)
     max_iter = check_positive_int(max_iter, "max_iter")
     block_size = check_positive_int(block_size, "block_size")
+    n_init = check_positive_int(n_init, "n_init")
+    variant = check_variant(variant)
+    fixed_variance = _check_fixed_variance(fixed_variance, covariance_type, reg_covar)
+    if restart_batch_size is not None:
+        restart_batch_size = check_positive_int(restart_batch_size, "restart_batch_size")
 
-    problem = make_problem(X, k, covariance_type, prior, reg_covar, tol, block_size)
-    key = jax.random.key(seed)
-    init_params = _initial_params(init, key, problem, X, k, covariance_type)
-    state = _run_em(problem, init_params, covariance_type=covariance_type, max_iter=max_iter)
+    problem = make_problem(X, k, covariance_type, prior, reg_covar, tol, block_size,
+                           fixed_variance)
+    if n_init == 1:
+        key = jax.random.key(seed)
+        init_params = _initial_params(init, key, problem, X, k, covariance_type)
+        init_params = _with_fixed_covariance(init_params, problem)
+        state = _run_em(problem, init_params, covariance_type=covariance_type, max_iter=max_iter,
+                        variant=variant)
+        restarts = table_from_states(jax.tree.map(lambda a: a[None], state), problem,
+                                     jax.tree.map(lambda a: a[None], init_params), seed)
+        failed = int(state.failed_component)
+        if failed >= 0:
+            error = SingularCovarianceError(
+                _singular_message(failed, int(state.iteration), state, covariance_type))
+            error.restarts = restarts
+            raise error
+    else:
+        batch = batched_initial_params(init, restart_keys(seed, n_init), problem, X, k,
+                                       covariance_type)
+        batch = _with_fixed_covariance(batch, problem)
+        states = run_restarts(problem, batch, covariance_type, max_iter, variant,
+                              restart_batch_size)
+        restarts = table_from_states(states, problem, batch, seed)
+        chosen = restarts.best if restarts.best >= 0 else 0
+        state = jax.tree.map(lambda a: a[chosen], states)
+        init_params = jax.tree.map(lambda a: a[chosen], batch)
+        if restarts.best < 0:
+            first = _singular_message(int(state.failed_component), int(state.iteration), state,
+                                      covariance_type)
+            error = SingularCovarianceError(
+                f"All {n_init} restarts failed (see the error's .restarts table). Restart 0: "
+                + first)
+            error.restarts = restarts
+            raise error
 
     n_iter = int(state.iteration)
-    failed = int(state.failed_component)
-    if failed >= 0:
-        raise SingularCovarianceError(_singular_message(failed, n_iter, state, covariance_type))
     converged = bool(state.converged)
     if not converged:
         warnings.warn(
@@ -224,7 +322,9 @@ def fit_em(
         reg_covar=reg_covar,
         tol=tol,
         n_samples=n,
-        extras={"block_size": block_size},
+        extras={"block_size": block_size, "variant": variant, "fixed_variance": fixed_variance,
+                "n_init": n_init, "seed": seed},
+        restarts=restarts,
     )
 
 
@@ -269,8 +369,42 @@ def em_parameter_path(result: EMResult, X, n_steps: int | None = None):
     n_steps = result.n_iter if n_steps is None else check_positive_int(n_steps, "n_steps")
     k = result.params.n_components
     problem = make_problem(X, k, result.covariance_type, result.prior, result.reg_covar,
-                           result.tol, result.extras.get("block_size", DEFAULT_BLOCK_SIZE))
+                           result.tol, result.extras.get("block_size", DEFAULT_BLOCK_SIZE),
+                           result.extras.get("fixed_variance"))
     start = problem.coordinates.params_to_internal(jax.tree.map(jnp.asarray,
                                                                 result.initial_params))
-    path = _em_path(problem, start, covariance_type=result.covariance_type, n_steps=n_steps)
+    path = _em_path(problem, start, covariance_type=result.covariance_type, n_steps=n_steps,
+                    variant=result.extras.get("variant", "soft"))
     return jax.vmap(problem.coordinates.params_to_user)(path).to_numpy()
+
+
+def initial_parameters(X, n_components: int, *, init="kmeans++", seed: int = 0,
+                       covariance_type: str = "full", n_init: int = 1,
+                       fixed_variance: float | None = None) -> GMMParams:
+    """The starting point(s) `fit_em` would use, in the user's units.
+
+    Parameters
+    ----------
+    X, n_components, init, seed, covariance_type, n_init, fixed_variance
+        As for :func:`fit_em`.
+
+    Returns
+    -------
+    GMMParams
+        NumPy arrays; with n_init > 1 every array has a leading restart axis, entry r
+        being where restart r of ``fit_em(..., n_init=n_init)`` starts.
+    """
+    X = check_data(X)
+    k = check_n_components(n_components, X.shape[0])
+    get_structure(covariance_type)
+    n_init = check_positive_int(n_init, "n_init")
+    fixed_variance = _check_fixed_variance(fixed_variance, covariance_type, 0.0)
+    problem = make_problem(X, k, covariance_type, None, 0.0, 0.0, DEFAULT_BLOCK_SIZE,
+                           fixed_variance)
+    if n_init == 1:
+        start = _initial_params(init, jax.random.key(seed), problem, X, k, covariance_type)
+        return problem.coordinates.params_to_user(_with_fixed_covariance(start, problem)).to_numpy()
+    batch = batched_initial_params(init, restart_keys(seed, n_init), problem, X, k,
+                                   covariance_type)
+    batch = _with_fixed_covariance(batch, problem)
+    return jax.vmap(problem.coordinates.params_to_user)(batch).to_numpy()

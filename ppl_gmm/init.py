@@ -1,22 +1,60 @@
 """Initialisation heuristics: where EM starts.
 
 Each initialiser is a pure function ``(key, X, w, n_components, covariance_type) ->
-GMMParams`` in the internal coordinates of :mod:`ppl_gmm.fit` (centred, unit-scale
-columns), so every one of them respects the data's location and scale. ``w`` is
-the row weight (0 on padding rows).
+GMMParams`` in the internal coordinates of :mod:`ppl_gmm.fit`: every column centred
+at its mean and divided by its standard deviation (one common scale for
+"spherical"). The formulas below are in those coordinates, where the data have mean
+m = 0 and covariance S = cov(X) with unit diagonal; mapped back, every initialiser
+moves and scales with the data (multiply X by 1e3 and the initial means are
+multiplied by 1e3, the covariances by 1e6). ``w`` is the row weight (0 on padding
+rows, which never influence an initialisation). All draws come from `key`, so an
+initialisation is deterministic given ``fit_em``'s `seed`.
+
+==================  ==========================================================================
+name                initial parameters
+==================  ==========================================================================
+"kmeans++"          k-means++ centres (D^2 sampling of rows); every row assigned to its nearest
+                    centre; one M-step from those hard memberships
+"kmeans"            as "kmeans++", then up to ``KMEANS_INIT_ITERATIONS`` Lloyd iterations
+                    before the M-step
+"random_from_data"  means at K distinct rows drawn uniformly; weights 1/K; every covariance
+                    S / K^(2/d)
+"random"            weights ~ Dirichlet(1, ..., 1) (uniform on the simplex);
+                    mu_k ~ N(m, S) independently; Sigma_k = W_k / nu with
+                    W_k ~ Wishart(nu = d + 2, S / K^(2/d)), so E[Sigma_k] = S / K^(2/d)
+"perturbed"         one Gaussian N(m, S) fitted to all data, K copies: weights 1/K,
+                    Sigma_k = S, mu_k = m + ``PERTURBATION_SCALE`` * L eps_k with
+                    S = L L^T, eps_k ~ N(0, I)
+"random_resp"       soft memberships r_i ~ Dirichlet(1, ..., 1) per row, then an M-step
+"random_resp_hard"  hard memberships z_i ~ Uniform{1..K} per row, then an M-step
+==================  ==========================================================================
+
+Covariances are projected on the structure (diagonal part for "diag", tr/d I for
+"spherical"; "tied" shares one matrix, for "random" the first draw). The M-steps
+from memberships (:func:`params_from_responsibilities`) use the plain ML weights and
+means and the covariance update of the default :class:`ppl_gmm.Prior`, so a
+component holding one or two rows still starts positive definite.
+
+`fit_em` also accepts explicit :class:`GMMParams` and callables
+``(key, X, n_components) -> GMMParams`` on the user's data.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from .covariance import get_structure
 from .em import SufficientStatistics, m_step, moments_from_statistics
 from .gaussian import cholesky_factors
+from .kmeans import kmeans_plus_plus_centres, lloyd, nearest_centre
 from .model import Prior
 from .params import GMMParams
+
+#: Lloyd iterations (at most) behind init="kmeans".
+KMEANS_INIT_ITERATIONS = 10
+#: Standard deviations (of the one-Gaussian fit) by which "perturbed" moves each mean.
+PERTURBATION_SCALE = 0.5
 
 
 def weighted_covariance(X, w):
@@ -27,14 +65,22 @@ def weighted_covariance(X, w):
     return (centred * w[:, None]).T @ centred / total
 
 
+def weighted_mean(X, w):
+    """Mean of the rows of X under row weights w."""
+    return (w @ X) / jnp.sum(w)
+
+
 def project_covariance(covariance, covariance_type: str):
-    """The structure's nearest matrix to one covariance: itself, its diagonal, or tr/d I."""
+    """The structure's nearest matrix to covariance(s) (..., d, d): itself, its diagonal,
+    or tr/d I.
+    """
     get_structure(covariance_type)
-    eye = jnp.eye(covariance.shape[-1], dtype=covariance.dtype)
+    d = covariance.shape[-1]
+    eye = jnp.eye(d, dtype=covariance.dtype)
     if covariance_type == "diag":
-        return eye * jnp.diagonal(covariance)
+        return eye * jnp.diagonal(covariance, axis1=-2, axis2=-1)[..., None, :]
     if covariance_type == "spherical":
-        return eye * jnp.trace(covariance) / covariance.shape[-1]
+        return eye * (jnp.trace(covariance, axis1=-2, axis2=-1) / d)[..., None, None]
     return covariance
 
 
@@ -54,8 +100,8 @@ def params_from_responsibilities(X, w, resp, covariance_type: str):
     stats_counts = jnp.sum(weighted, axis=0)
     sum_y = weighted.T @ X
     sum_yy = jnp.einsum("nk,nd,ne->kde", weighted, X, X)
-    stats = SufficientStatistics(stats_counts, sum_y, sum_yy, jnp.zeros((), X.dtype),
-                                 jnp.zeros((), X.dtype))
+    zero = jnp.zeros((), X.dtype)
+    stats = SufficientStatistics(stats_counts, sum_y, sum_yy, zero, zero, zero)
     moments = moments_from_statistics(stats, identity, factors)
     prior = _default_prior(X, w, k)
     params = m_step(moments, covariance_type, prior, jnp.zeros(d, X.dtype))
@@ -65,40 +111,17 @@ def params_from_responsibilities(X, w, resp, covariance_type: str):
 
 def _default_prior(X, w, k):
     d = X.shape[1]
-    total = jnp.sum(w)
-    mean = (w @ X) / total
     return Prior().resolve(n_components=k, n_features=d)._replace(
-        mean=mean, scale=weighted_covariance(X, w) / k ** (2.0 / d)
+        mean=weighted_mean(X, w), scale=weighted_covariance(X, w) / k ** (2.0 / d)
     )
 
 
-def kmeans_plus_plus_centres(key, X, w, n_components: int):
-    """k-means++ seeding (Arthur & Vassilvitskii, 2007): D^2-weighted sampling of rows."""
-    keys = jax.random.split(key, n_components)
-    n = X.shape[0]
-    first = jax.random.choice(keys[0], n, p=w / jnp.sum(w))
-    centres = jnp.zeros((n_components, X.shape[1]), X.dtype).at[0].set(X[first])
-    sq_dist = jnp.sum((X - X[first]) ** 2, axis=1)
-
-    def add_centre(i, carry):
-        centres, sq_dist = carry
-        p = w * sq_dist
-        # All remaining points coincide with a centre: fall back to uniform sampling.
-        p = jnp.where(jnp.sum(p) > 0, p, w)
-        index = jax.random.choice(keys[i], n, p=p / jnp.sum(p))
-        centre = X[index]
-        sq_dist = jnp.minimum(sq_dist, jnp.sum((X - centre) ** 2, axis=1))
-        return centres.at[i].set(centre), sq_dist
-
-    centres, _ = lax.fori_loop(1, n_components, add_centre, (centres, sq_dist))
-    return centres
-
-
-def nearest_centre(X, centres):
-    """Index of the closest centre for each row (squared Euclidean distance)."""
-    sq = (jnp.sum(X * X, axis=1)[:, None] - 2.0 * X @ centres.T
-          + jnp.sum(centres * centres, axis=1)[None, :])
-    return jnp.argmin(sq, axis=1)
+def _flat_dirichlet(key, shape, dtype):
+    """Dirichlet(1, ..., 1) draws along the last axis: normalised Exponential(1) variables
+    (cheaper to compile than the general gamma sampler).
+    """
+    e = jax.random.exponential(key, shape, dtype)
+    return e / jnp.sum(e, axis=-1, keepdims=True)
 
 
 def init_kmeans_plus_plus(key, X, w, n_components: int, covariance_type: str):
@@ -110,6 +133,16 @@ def init_kmeans_plus_plus(key, X, w, n_components: int, covariance_type: str):
     centres = kmeans_plus_plus_centres(key, X, w, n_components)
     labels = nearest_centre(X, centres)
     resp = jax.nn.one_hot(labels, n_components, dtype=X.dtype)
+    return params_from_responsibilities(X, w, resp, covariance_type)
+
+
+def init_kmeans(key, X, w, n_components: int, covariance_type: str):
+    """k-means++ centres, up to ``KMEANS_INIT_ITERATIONS`` Lloyd iterations (stopping early
+    once the assignments settle), hard assignment to the final centres, then an M-step.
+    """
+    centres = kmeans_plus_plus_centres(key, X, w, n_components)
+    centres = lloyd(X, w, centres, KMEANS_INIT_ITERATIONS, 0.0).centres
+    resp = jax.nn.one_hot(nearest_centre(X, centres), n_components, dtype=X.dtype)
     return params_from_responsibilities(X, w, resp, covariance_type)
 
 
@@ -128,7 +161,80 @@ def init_random_from_data(key, X, w, n_components: int, covariance_type: str):
     )
 
 
+def init_random(key, X, w, n_components: int, covariance_type: str):
+    """Completely random parameters on the data's location and scale.
+
+    weights ~ Dirichlet(1_K); mu_k ~ N(m, S); Sigma_k = W_k / nu with
+    W_k = sum_{j=1}^{nu} g_kj g_kj^T, g_kj ~ N(0, S / K^(2/d)), nu = d + 2 (a Wishart
+    draw, positive definite because nu >= d); projected on the structure, and for
+    "tied" every component takes the first draw.
+    """
+    _n, d = X.shape
+    k = n_components
+    key_w, key_mu, key_cov = jax.random.split(key, 3)
+    mean = weighted_mean(X, w)
+    S = weighted_covariance(X, w)
+    L = jnp.linalg.cholesky(S + 1e-12 * jnp.eye(d, dtype=X.dtype))
+    weights = _flat_dirichlet(key_w, (k,), X.dtype)
+    means = mean + jax.random.normal(key_mu, (k, d), X.dtype) @ L.T
+    nu = d + 2
+    g = jax.random.normal(key_cov, (k, nu, d), X.dtype) @ L.T / n_components ** (1.0 / d)
+    covariances = jnp.einsum("kjd,kje->kde", g, g) / nu
+    covariances = project_covariance(0.5 * (covariances + jnp.swapaxes(covariances, -1, -2)),
+                                     covariance_type)
+    if covariance_type == "tied":
+        covariances = jnp.broadcast_to(covariances[0], (k, d, d))
+    return GMMParams(weights, means, covariances)
+
+
+def init_perturbed(key, X, w, n_components: int, covariance_type: str):
+    """K copies of the one-Gaussian fit N(m, S), means moved apart at random.
+
+    weights 1/K; Sigma_k = S (projected on the structure);
+    mu_k = m + PERTURBATION_SCALE * L eps_k, S = L L^T, eps_k ~ N(0, I).
+    """
+    _n, d = X.shape
+    k = n_components
+    mean = weighted_mean(X, w)
+    S = weighted_covariance(X, w)
+    L = jnp.linalg.cholesky(S + 1e-12 * jnp.eye(d, dtype=X.dtype))
+    eps = jax.random.normal(key, (k, d), X.dtype)
+    means = mean + PERTURBATION_SCALE * eps @ L.T
+    covariance = project_covariance(S, covariance_type)
+    return GMMParams(jnp.full(k, 1.0 / k, X.dtype), means,
+                     jnp.broadcast_to(covariance, (k, d, d)))
+
+
+def init_random_resp(key, X, w, n_components: int, covariance_type: str):
+    """Soft random memberships r_i ~ Dirichlet(1_K), one per row, then an M-step."""
+    resp = _flat_dirichlet(key, (X.shape[0], n_components), X.dtype)
+    return params_from_responsibilities(X, w, resp, covariance_type)
+
+
+def init_random_resp_hard(key, X, w, n_components: int, covariance_type: str):
+    """Hard random memberships z_i ~ Uniform{0..K-1}, one per row, then an M-step."""
+    labels = jax.random.randint(key, (X.shape[0],), 0, n_components)
+    resp = jax.nn.one_hot(labels, n_components, dtype=X.dtype)
+    return params_from_responsibilities(X, w, resp, covariance_type)
+
+
 INITIALISERS = {
     "kmeans++": init_kmeans_plus_plus,
+    "kmeans": init_kmeans,
     "random_from_data": init_random_from_data,
+    "random": init_random,
+    "perturbed": init_perturbed,
+    "random_resp": init_random_resp,
+    "random_resp_hard": init_random_resp_hard,
 }
+
+__all__ = [
+    "INITIALISERS",
+    "KMEANS_INIT_ITERATIONS",
+    "PERTURBATION_SCALE",
+    "kmeans_plus_plus_centres",
+    "nearest_centre",
+    "params_from_responsibilities",
+    "project_covariance",
+    "weighted_covariance",
+]

@@ -104,6 +104,19 @@ class EMResult:
     reg_covar : float
     tol : float
     n_samples : int
+    extras : dict
+        Fit options that shape the result: ``block_size``, ``variant`` ("soft" or
+        "hard"), ``fixed_variance`` (sigma^2 or None), ``n_init``, ``seed``.
+    restarts : RestartTable or None
+        Every restart of the fit (final objective, iterations, converged, failure
+        reason), best marked; one row when n_init=1.
+
+    Notes
+    -----
+    For ``variant="hard"`` (classification EM) `objective` and ``history.objective``
+    are the classification log-likelihood sum_i max_k log(pi_k N(x_i | mu_k, Sigma_k))
+    (+ log prior), while `log_likelihood`, ``history.log_likelihood`` and
+    `responsibilities` remain the marginal (soft) quantities at each iterate.
     """
 
     params: GMMParams
@@ -120,6 +133,7 @@ class EMResult:
     tol: float
     n_samples: int
     extras: dict = field(default_factory=dict, repr=False)
+    restarts: Any = field(default=None, repr=False)
 
     @property
     def labels(self) -> np.ndarray:
@@ -128,8 +142,13 @@ class EMResult:
 
     @property
     def n_parameters(self) -> int:
-        """Number of free parameters of the fitted model (weights, means, covariances)."""
+        """Number of free parameters of the fitted model (weights, means, covariances).
+
+        With a fixed covariance (``extras["fixed_variance"]``) only weights and means count.
+        """
         k, d = np.shape(self.params.means)
+        if self.extras.get("fixed_variance") is not None:
+            return (k - 1) + k * d
         return n_parameters(self.covariance_type, k, d)
 
     @property

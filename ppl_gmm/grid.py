@@ -1,0 +1,285 @@
+"""EM for any (K, structure) cell of a model-selection grid from one compiled program.
+
+Model selection fits the same data with K = 1..9 under four covariance structures,
+several restarts each. Compiling `fit_em` once per (K, structure) costs seconds each;
+here every cell is the same program:
+
+- **K is data, not shape.** Every fit carries ``K_max`` components; a boolean mask says
+  which are live. Masked components have weight exactly 0 (``log 0 = -inf`` in the
+  E-step gives them responsibility exactly 0), mean 0 and identity covariance, and the
+  M-step puts them back there, so a live component sees exactly the statistics of a
+  K-component fit.
+- **The structure is data, not a static argument.** The M-step is a ``lax.switch`` over
+  the four structures' :func:`ppl_gmm.em.m_step`, the index a traced scalar, so one
+  program serves all four (each structure with its own coordinates, see
+  :func:`ppl_gmm.fit.make_problem`).
+- **Restarts are one batch** (``jax.vmap`` of a ``lax.while_loop``); each (K,
+  structure) cell is one call of the same compiled program.
+
+The pieces are :mod:`ppl_gmm.em`'s (sufficient statistics, moments, M-step, lower
+bounds, failure detection); only the masking is new, and :func:`run_masked_em`
+mirrors :func:`ppl_gmm.em.run_em` line for line. The initialisations match
+:mod:`ppl_gmm.init`'s for the live K exactly (JAX's partitionable key splitting makes
+the first K of K_max k-means++ centres the K-centre draw), so a cell is the same fit
+as ``fit_em(X, K, covariance_type=..., n_init=..., seed=...)`` and does not depend on
+the other K values in the grid.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .covariance import COVARIANCE_TYPES
+from .em import (
+    EMProblem,
+    EMTrace,
+    SufficientStatistics,
+    _first_failure,
+    _log_jacobian,
+    accumulate_statistics,
+    block_responsibilities,
+    lower_bound,
+    lower_bound_at_e_step,
+    m_step,
+    moments_from_statistics,
+)
+from .gaussian import cholesky_factors
+from .init import project_covariance, weighted_covariance, weighted_mean
+from .kmeans import kmeans_plus_plus_centres, nearest_centre
+from .model import Prior
+from .params import GMMParams
+
+GRID_INITS = ("kmeans++", "random_from_data")
+_TIED = COVARIANCE_TYPES.index("tied")
+
+
+def structure_index(covariance_type: str) -> int:
+    """Position of a structure in ``COVARIANCE_TYPES`` (the ``lax.switch`` index)."""
+    return COVARIANCE_TYPES.index(covariance_type)
+
+
+def _switch(structure, function, *operands):
+    """``function(covariance_type, *operands)`` for the structure at a traced index."""
+    branches = [functools.partial(function, name) for name in COVARIANCE_TYPES]
+    return lax.switch(structure, branches, *operands)
+
+
+def _m_step_any(moments, structure, prior, reg_covar) -> GMMParams:
+    return _switch(structure, lambda name, m, p, r: m_step(m, name, p, r), moments, prior,
+                   reg_covar)
+
+
+def masked(params: GMMParams, mask) -> GMMParams:
+    """Dead components (``mask`` False) back to weight 0, mean 0, identity covariance."""
+    eye = jnp.eye(params.means.shape[-1], dtype=params.means.dtype)
+    return GMMParams(
+        jnp.where(mask, params.weights, 0.0),
+        jnp.where(mask[:, None], params.means, 0.0),
+        jnp.where(mask[:, None, None], params.covariances, eye),
+    )
+
+
+# ------------------------------------------------------------ initialisation
+#
+# An initialiser is split in two: a *draw* per restart key that does not depend on K
+# (k-means++ centres or random rows, K_max of them: the first K are the K-component
+# draw), run with ``lax.map`` so the random sampling compiles once, unbatched; and a
+# *build* per (K, restart) that turns the first K drawn items into parameters.
+
+
+def _params_from_responsibilities(X, w, resp, n_active, structure) -> GMMParams:
+    """:func:`ppl_gmm.init.params_from_responsibilities` for `n_active` live columns of resp.
+
+    The same M-step (ML weights and means, covariances under the default prior), with
+    the prior's scale and the tied denominator counting the live K, not the padded width.
+    """
+    _n, d = X.shape
+    k = resp.shape[1]
+    eye = jnp.broadcast_to(jnp.eye(d, dtype=X.dtype), (k, d, d))
+    identity = GMMParams(jnp.full(k, 1.0 / k, X.dtype), jnp.zeros((k, d), X.dtype), eye)
+    weighted = resp * w[:, None]
+    counts = jnp.sum(weighted, axis=0)
+    zero = jnp.zeros((), X.dtype)
+    stats = SufficientStatistics(counts, weighted.T @ X,
+                                 jnp.einsum("nk,nd,ne->kde", weighted, X, X), zero, zero, zero)
+    moments = moments_from_statistics(stats, identity, cholesky_factors(eye))
+    prior = Prior().resolve(n_components=k, n_features=d)
+    prior = prior._replace(
+        mean=weighted_mean(X, w),
+        scale=weighted_covariance(X, w) / n_active ** (2.0 / d),
+        # The tied MAP denominator counts K; m_step would count the padded width.
+        dof=prior.dof - jnp.where(structure == _TIED, k - n_active, 0),
+    )
+    params = _m_step_any(moments, structure, prior, jnp.zeros(d, X.dtype))
+    return params._replace(weights=counts / jnp.sum(counts), means=moments.mean)
+
+
+def _draw_kmeans_plus_plus(key, X, w, k_max):
+    return kmeans_plus_plus_centres(key, X, w, k_max)
+
+
+def _build_kmeans_plus_plus(centres, X, w, n_active, mask, structure):
+    # Dead centres become copies of centre 0; argmin breaks the exact ties to index 0.
+    centres = jnp.where(mask[:, None], centres, centres[0])
+    resp = jax.nn.one_hot(nearest_centre(X, centres), mask.shape[0], dtype=X.dtype)
+    return _params_from_responsibilities(X, w, resp, n_active, structure)
+
+
+def _draw_random_from_data(key, X, w, k_max):
+    return jax.random.choice(key, X.shape[0], (k_max,), replace=False, p=w / jnp.sum(w))
+
+
+def _build_random_from_data(rows, X, w, n_active, mask, structure):
+    d = X.shape[1]
+    covariance = _switch(structure, lambda name, c: project_covariance(c, name),
+                         weighted_covariance(X, w))
+    covariance = covariance / n_active ** (2.0 / d)
+    weights = jnp.ones(mask.shape[0], X.dtype) / n_active
+    return GMMParams(weights, X[rows], jnp.broadcast_to(covariance, (mask.shape[0], d, d)))
+
+
+_INITIALISERS = {
+    "kmeans++": (_draw_kmeans_plus_plus, _build_kmeans_plus_plus),
+    "random_from_data": (_draw_random_from_data, _build_random_from_data),
+}
+
+
+# ------------------------------------------------------------------ the loop
+
+
+class GridState(NamedTuple):
+    """Carry of one cell's ``while_loop``, as :class:`ppl_gmm.em.EMState`."""
+
+    params: GMMParams
+    factors: object
+    stats: SufficientStatistics
+    objective: jnp.ndarray
+    iteration: jnp.ndarray
+    converged: jnp.ndarray
+    failed_component: jnp.ndarray
+    trace: EMTrace
+
+
+def _initial_state(problem: EMProblem, params: GMMParams, max_iter: int) -> GridState:
+    factors = cholesky_factors(params.covariances)
+    stats = accumulate_statistics(problem.X_blocks, problem.w_blocks, params, factors)
+    offset = _log_jacobian(problem)
+    objective = stats.log_likelihood + offset
+    after = lower_bound_at_e_step(stats, params, factors) + offset
+    empty = jnp.full(max_iter + 1, jnp.nan, dtype=objective.dtype)
+    trace = EMTrace(*(empty.at[0].set(v) for v in (objective, objective, objective, after)))
+    return GridState(params, factors, stats, objective, jnp.asarray(0), jnp.asarray(False),
+                     _first_failure(factors, stats), trace)
+
+
+def run_masked_em(problem: EMProblem, init_params: GMMParams, mask, structure, max_iter: int):
+    """Maximum-likelihood EM with the components outside `mask` held dead.
+
+    Mirrors :func:`ppl_gmm.em.run_em` (soft EM, no prior): the same statistics,
+    M-step, bounds, stopping rule (relative change of the objective on the
+    standardised scale <= ``problem.tol``) and failure rule (a failed iterate is not
+    accepted; the last good one is kept). A test checks the two agree iterate by iterate.
+    """
+    offset = _log_jacobian(problem)
+
+    def keep_going(state: GridState):
+        return (state.iteration < max_iter) & ~state.converged & (state.failed_component < 0)
+
+    def iterate(state: GridState):
+        moments = moments_from_statistics(state.stats, state.params, state.factors)
+        params = masked(_m_step_any(moments, structure, None, problem.reg_covar), mask)
+        factors = cholesky_factors(params.covariances)
+        stats = accumulate_statistics(problem.X_blocks, problem.w_blocks, params, factors)
+        objective = stats.log_likelihood + offset
+        before = lower_bound(state.stats, moments, params, factors) + offset
+        after = lower_bound_at_e_step(stats, params, factors) + offset
+        t = state.iteration + 1
+        trace = EMTrace(*(buffer.at[t].set(v) for buffer, v in
+                          zip(state.trace, (objective, objective, before, after), strict=True)))
+        unit_free = jnp.abs(objective - offset)
+        converged = jnp.abs(objective - state.objective) <= problem.tol * unit_free
+        failed = _first_failure(factors, stats)
+        new = GridState(params, factors, stats, objective, t, converged, failed, trace)
+        kept = jax.tree.map(lambda a, b: jnp.where(failed >= 0, b, a), new, state)
+        return kept._replace(iteration=t, failed_component=failed, trace=trace)
+
+    return lax.while_loop(keep_going, iterate, _initial_state(problem, init_params, max_iter))
+
+
+class CellFit(NamedTuple):
+    """Every restart of one (K, structure) cell; leading axis: restart.
+
+    Parameters are in internal coordinates, padded to K_max (dead components: weight 0).
+    `best` is the restart with the highest objective among those that did not fail
+    (-1 if all failed), `responsibilities` are that restart's (rows padded to whole
+    blocks), and `classification_log_likelihood` is sum_i max_k log(pi_k N(x_i | theta_k))
+    at every final iterate (user coordinates; with the log-likelihood it gives the ICL).
+    """
+
+    initial_params: GMMParams
+    params: GMMParams
+    objective: jnp.ndarray
+    classification_log_likelihood: jnp.ndarray
+    n_iter: jnp.ndarray
+    converged: jnp.ndarray
+    failed_component: jnp.ndarray
+    counts: jnp.ndarray
+    trace: EMTrace
+    best: jnp.ndarray
+    responsibilities: jnp.ndarray
+
+
+@functools.partial(jax.jit, static_argnames=("max_iter", "init"))
+def fit_cell(problem: EMProblem, keys, n_active, width, structure, *, max_iter: int,
+             init: str) -> CellFit:
+    """Fit one (K, structure) cell: every restart, as one batch.
+
+    One compiled program serves every K <= K_max and every structure (both are traced
+    arguments), so a whole grid compiles once. Cells run one call each rather than all
+    K in one batch: a batched while loop runs until its slowest member stops, and the
+    large K take several times as many iterations as the small ones.
+
+    Parameters
+    ----------
+    problem : EMProblem
+        From :func:`ppl_gmm.fit.make_problem` for this structure (no prior).
+    keys : key array (n_init,)
+        One key per restart, shared by every K (as ``fit_em(..., seed)`` shares its
+        key across K): :func:`ppl_gmm.restarts.restart_keys`.
+    n_active : int scalar
+        K.
+    width : array (K_max,)
+        Only its length is used: the padded number of components (a shape, so the
+        program is reused for any K up to K_max).
+    structure : int scalar
+        Index into ``COVARIANCE_TYPES``.
+    max_iter : int
+    init : {"kmeans++", "random_from_data"}
+    """
+    k_max = width.shape[0]
+    d = problem.X_blocks.shape[-1]
+    X = problem.X_blocks.reshape(-1, d)
+    w = problem.w_blocks.reshape(-1)
+    draw, build = _INITIALISERS[init]
+    mask = jnp.arange(k_max) < n_active
+
+    def starting_point(key):
+        return masked(build(draw(key, X, w, k_max), X, w, n_active, mask, structure), mask)
+
+    # lax.map draws the starting points one restart at a time (the random sampling then
+    # compiles unbatched, several times faster); EM runs the restarts as one vmap batch.
+    start = lax.map(starting_point, keys)
+    state = jax.vmap(lambda p: run_masked_em(problem, p, mask, structure, max_iter))(start)
+    usable = (state.failed_component < 0) & jnp.isfinite(state.objective)
+    best = jnp.argmax(jnp.where(usable, state.objective, -jnp.inf))
+    responsibilities = block_responsibilities(
+        problem.X_blocks, jax.tree.map(lambda a: a[best], state.params))
+    classification = state.stats.classification_log_likelihood + _log_jacobian(problem)
+    return CellFit(start, state.params, state.objective, classification, state.iteration,
+                   state.converged, state.failed_component, state.stats.counts, state.trace,
+                   jnp.where(jnp.any(usable), best, -1), responsibilities)

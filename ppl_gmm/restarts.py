@@ -1,0 +1,350 @@
+"""Restarts as one batched computation: the pure EM loop ``vmap``-ed over starting points.
+
+EM only finds a local maximum, so one runs it from many starting points and keeps
+the best. Here the starting points of all restarts are drawn at once (the
+initialiser ``vmap``-ed over a batch of keys) and EM runs on all of them in one
+compiled program (:func:`run_em_batch`): the loop body of :func:`ppl_gmm.em.run_em`,
+``vmap``-ed over the restarts, inside one ``lax.while_loop`` that goes on while any
+restart is still running. A restart that has converged or failed keeps its state
+(a per-restart select), so a restart that degenerates (an empty component, a
+covariance collapsing onto a few points) is marked failed and cannot disturb the
+others. The batch costs as many iterations as its slowest restart.
+
+When the batch would need more memory than ``MEMORY_BUDGET`` bytes the restarts run
+in equal chunks (the last one padded, so one compilation serves every chunk).
+
+Keys: restart r uses ``jax.random.key(seed)`` for r = 0, so restart 0 starts where
+``fit_em(..., n_init=1)`` starts, and ``jax.random.fold_in(key(seed), r)`` for r >= 1.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ._validation import check_params
+from .em import EMProblem, EMState, EMTrace, em_iteration, initial_state, still_running
+from .init import INITIALISERS
+from .params import GMMParams
+
+#: Bytes a batch of restarts may use for its E-step temporaries and traces.
+MEMORY_BUDGET = 256 * 2**20
+
+
+def restart_keys(seed: int, n_init: int):
+    """Keys of the restarts: ``key(seed)`` for restart 0, ``fold_in(key(seed), r)`` after."""
+    key = jax.random.key(seed)
+    rest = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(1, n_init))
+    return jnp.concatenate([key[None], rest])
+
+
+def batched_map(fn: Callable, batch, batch_size: int):
+    """``fn`` over a pytree with a leading restart axis, in chunks of `batch_size`.
+
+    The last chunk is padded with copies of the first entry (and the padding dropped),
+    so every call of `fn` sees the same shapes and compiles once.
+    """
+    n = jax.tree.leaves(batch)[0].shape[0]
+    size = max(1, min(int(batch_size), n))
+    if size >= n:
+        return fn(batch)
+    outputs = []
+    for start in range(0, n, size):
+        chunk = jax.tree.map(lambda a, s=start: a[s:s + size], batch)
+        short = size - jax.tree.leaves(chunk)[0].shape[0]
+        if short:
+            chunk = jax.tree.map(
+                lambda a, short=short: jnp.concatenate([a, jnp.repeat(a[:1], short, axis=0)]),
+                chunk)
+        out = fn(chunk)
+        outputs.append(jax.tree.map(lambda a, keep=size - short: a[:keep], out))
+    return jax.tree.map(lambda *parts: jnp.concatenate(parts), *outputs)
+
+
+def default_batch_size(problem: EMProblem, n_components: int, max_iter: int) -> int:
+    """Restarts per batch that keep the E-step temporaries within ``MEMORY_BUDGET``."""
+    _n_blocks, block, d = problem.X_blocks.shape
+    k = n_components
+    per_restart = 8 * (6 * block * k * (d + 1) + 8 * k * d * d + 4 * (max_iter + 1))
+    return max(1, MEMORY_BUDGET // per_restart)
+
+
+@functools.cache
+def _batched_initialiser(initialiser, n_components, covariance_type):
+    one = functools.partial(initialiser, n_components=n_components,
+                            covariance_type=covariance_type)
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None)))
+
+
+def batched_initial_params(init, keys, problem: EMProblem, X: np.ndarray, n_components: int,
+                           covariance_type: str) -> GMMParams:
+    """Starting points of all restarts, (n_init, ...) arrays in internal coordinates.
+
+    Parameters
+    ----------
+    init : str, GMMParams or callable
+        A name of :data:`ppl_gmm.init.INITIALISERS` (drawn for all keys in one ``vmap``);
+        a GMMParams with a leading restart axis (weights (n_init, K)); or a callable
+        ``(key, X, n_components) -> GMMParams`` called once per key on the user's data.
+    keys : key array (n_init,)
+    """
+    n_init = keys.shape[0]
+    d = problem.X_blocks.shape[-1]
+    if isinstance(init, str):
+        try:
+            initialiser = INITIALISERS[init]
+        except KeyError:
+            raise ValueError(
+                f"init={init!r} is not known; use one of {', '.join(map(repr, INITIALISERS))}, "
+                "a GMMParams, or a callable (key, X, n_components) -> GMMParams."
+            ) from None
+        return _batched_initialiser(initialiser, n_components, covariance_type)(
+            keys, problem.X_blocks.reshape(-1, d), problem.w_blocks.reshape(-1)
+        )
+    if isinstance(init, GMMParams) or (isinstance(init, tuple) and not callable(init)):
+        if np.ndim(init[0]) != 2:
+            raise ValueError(
+                f"n_init={n_init} restarts from one explicit GMMParams would all be identical; "
+                "pass n_init=1, or a GMMParams whose arrays have a leading restart axis "
+                f"(weights of shape (n_init, K)), or an initialiser name or callable."
+            )
+        starts = [GMMParams(*(np.asarray(a)[r] for a in init)) for r in range(len(init[0]))]
+        if len(starts) != n_init:
+            raise ValueError(
+                f"The GMMParams batch holds {len(starts)} starting points but n_init={n_init}; "
+                "give one starting point per restart."
+            )
+    elif callable(init):
+        starts = [init(key, X.copy(), n_components) for key in keys]
+    else:
+        raise ValueError(f"init must be a name, a GMMParams or a callable, got {init!r}.")
+    checked = [check_params(p, n_features=d, n_components=n_components) for p in starts]
+    stacked = GMMParams(*(jnp.asarray(np.stack(a)) for a in zip(*checked, strict=True)))
+    return jax.vmap(problem.coordinates.params_to_internal)(stacked)
+
+
+@functools.partial(jax.jit, static_argnames=("covariance_type", "max_iter", "variant"))
+def run_em_batch(problem: EMProblem, init_params: GMMParams, covariance_type: str,
+                 max_iter: int, variant: str = "soft") -> EMState:
+    """:func:`ppl_gmm.em.run_em` for a batch of starting points, as one program.
+
+    Equivalent to ``jax.vmap(run_em)`` over `init_params` (same steps, same numbers), in
+    lockstep form: the loop body is :func:`ppl_gmm.em.em_iteration` ``vmap``-ed over the
+    restarts, one scalar condition (any restart still running) drives the loop, and the
+    restarts that have stopped keep their state. The trace buffers live outside the
+    per-restart select and every iteration writes one row of them in place; the plain
+    ``vmap`` of the while loop would copy all the buffers at every iteration.
+
+    Returns
+    -------
+    EMState
+        Every field with a leading restart axis, as ``vmap(run_em)`` returns it.
+    """
+    r = init_params.weights.shape[0]
+
+    def start(params):
+        return initial_state(problem, params, covariance_type, 0, variant)
+
+    states = jax.vmap(start)(init_params)
+    trace = EMTrace(*(jnp.full((max_iter + 1, r), jnp.nan, a.dtype).at[0].set(a[:, 0])
+                      for a in states.trace))
+    states = states._replace(trace=None)
+
+    def running(s):
+        return still_running(s, max_iter)
+
+    def keep_going(carry):
+        return jnp.any(running(carry[0]))
+
+    def iterate(carry):
+        states, trace = carry
+        on = running(states)
+        new, entries = jax.vmap(lambda s: em_iteration(problem, s, covariance_type, variant))(
+            states)
+        states = jax.tree.map(
+            lambda a, b: jnp.where(on.reshape(on.shape + (1,) * (a.ndim - 1)), a, b), new, states)
+        # Every running restart is at the same iteration t: they all started together.
+        t = jnp.max(states.iteration)
+        trace = EMTrace(*(buffer.at[t].set(jnp.where(on, entry, buffer[t]))
+                          for buffer, entry in zip(trace, entries, strict=True)))
+        return states, trace
+
+    states, trace = lax.while_loop(keep_going, iterate, (states, trace))
+    return states._replace(trace=EMTrace(*(buffer.T for buffer in trace)))
+
+
+def run_restarts(problem: EMProblem, init_params: GMMParams, covariance_type: str,
+                 max_iter: int, variant: str = "soft", batch_size: int | None = None):
+    """Run EM from every starting point in `init_params` (leading restart axis).
+
+    Returns the batched final :class:`ppl_gmm.em.EMState` (leading restart axis).
+    """
+    k = init_params.weights.shape[-1]
+    if batch_size is None:
+        batch_size = default_batch_size(problem, k, max_iter)
+    return batched_map(
+        lambda p: run_em_batch(problem, p, covariance_type=covariance_type, max_iter=max_iter,
+                               variant=variant),
+        init_params, batch_size,
+    )
+
+
+def failure_reason(component: int, n_iter: int, holds: float) -> str:
+    """Why a restart failed, from its failing component and that component's responsibility."""
+    if component < 0:
+        return ""
+    where = "at the initial parameters" if n_iter == 0 else f"at iteration {n_iter}"
+    kind = "empty" if not np.isfinite(holds) or holds < 1.0 else "collapsed"
+    return (f"component {component} {kind} {where}: covariance not positive definite "
+            f"(holds {holds:.3g} observations' worth of responsibility)")
+
+
+@dataclass(frozen=True)
+class RestartTable:
+    """Every restart of a batched fit, best marked; printable.
+
+    Attributes
+    ----------
+    objective : ndarray (R,)
+        Final objective of each restart (higher is better; for k-means, -inertia).
+        For a failed restart, the objective of its last good iterate.
+    log_likelihood : ndarray (R,) or None
+        Final log p(X | theta) (differs from `objective` under a prior or for hard EM).
+    n_iter : ndarray of int (R,)
+    converged : ndarray of bool (R,)
+    failed : ndarray of bool (R,)
+    reason : tuple of str
+        Why each restart failed ("" for the others).
+    restart : ndarray of int (R,)
+        Restart index r; its key is ``key(seed)`` (r = 0) or ``fold_in(key(seed), r)``.
+    seed : int or None
+    params : GMMParams
+        Final parameters of every restart, arrays with a leading restart axis (user units).
+    initial_params : GMMParams
+        Starting points, same layout.
+    best : int
+        Index of the best non-failed restart (highest objective, the lowest index among
+        ties); -1 when every restart failed.
+    objective_name : str
+    """
+
+    objective: np.ndarray
+    log_likelihood: np.ndarray | None
+    n_iter: np.ndarray
+    converged: np.ndarray
+    failed: np.ndarray
+    reason: tuple
+    restart: np.ndarray
+    seed: int | None
+    params: GMMParams
+    initial_params: GMMParams
+    best: int
+    objective_name: str = "objective"
+
+    def __len__(self) -> int:
+        return len(self.objective)
+
+    @property
+    def n_failed(self) -> int:
+        return int(np.sum(self.failed))
+
+    def to_dataframe(self):
+        """The table as a pandas DataFrame, one row per restart."""
+        import pandas as pd
+
+        columns = {"restart": self.restart, self.objective_name: self.objective}
+        if self.log_likelihood is not None:
+            columns["log_likelihood"] = self.log_likelihood
+        columns |= {"n_iter": self.n_iter, "converged": self.converged, "failed": self.failed,
+                    "reason": list(self.reason), "best": self.restart == self.best}
+        return pd.DataFrame(columns)
+
+    def __str__(self) -> str:
+        show_ll = self.log_likelihood is not None and not np.allclose(
+            self.log_likelihood, self.objective, rtol=1e-12, atol=0, equal_nan=True)
+        head = f"{'restart':>7}  {self.objective_name:>16}"
+        head += f"  {'log-likelihood':>16}" if show_ll else ""
+        head += f"  {'n_iter':>6}  {'converged':>9}  status"
+        seed = "" if self.seed is None else f", seed {self.seed}"
+        best = f"restart {self.best}" if self.best >= 0 else "none (every restart failed)"
+        lines = [f"{len(self)} restarts{seed}; {self.n_failed} failed; best: {best}", head,
+                 "-" * len(head)]
+        for i in range(len(self)):
+            row = f"{self.restart[i]:>7}  {self.objective[i]:>16.6f}"
+            row += f"  {self.log_likelihood[i]:>16.6f}" if show_ll else ""
+            status = f"failed: {self.reason[i]}" if self.failed[i] else "ok"
+            status += "  <- best" if i == self.best else ""
+            row += f"  {int(self.n_iter[i]):>6}  {'yes' if self.converged[i] else 'no':>9}  "
+            lines.append(row + status)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def best_restart(objective, failed) -> int:
+    """Highest objective among the non-failed restarts (lowest index on ties), -1 if none."""
+    objective = np.asarray(objective, np.float64)
+    usable = ~np.asarray(failed, bool) & np.isfinite(objective)
+    if not usable.any():
+        return -1
+    return int(np.argmax(np.where(usable, objective, -np.inf)))
+
+
+def restart_table(*, objective, n_iter, converged, failed, reasons, seed, params,
+                  initial_params, log_likelihood=None, objective_name="objective"):
+    """Assemble a :class:`RestartTable` (host arrays) and pick the best restart."""
+    objective = np.asarray(objective, np.float64)
+    failed = np.asarray(failed, bool)
+    return RestartTable(
+        objective=objective,
+        log_likelihood=None if log_likelihood is None else np.asarray(log_likelihood, np.float64),
+        n_iter=np.asarray(n_iter, int),
+        converged=np.asarray(converged, bool),
+        failed=failed,
+        reason=tuple(reasons),
+        restart=np.arange(len(objective)),
+        seed=seed,
+        params=GMMParams(*(np.asarray(a) for a in params)),
+        initial_params=GMMParams(*(np.asarray(a) for a in initial_params)),
+        best=best_restart(objective, failed),
+        objective_name=objective_name,
+    )
+
+
+def table_from_states(states, problem: EMProblem, init_params: GMMParams, seed) -> RestartTable:
+    """A :class:`RestartTable` from batched final EM states (internal coordinates)."""
+    to_user = jax.vmap(problem.coordinates.params_to_user)
+    host = jax.device_get((states.objective, states.iteration, states.converged,
+                           states.failed_component, states.stats.counts,
+                           states.trace.log_likelihood, to_user(states.params),
+                           to_user(init_params)))
+    objective, n_iter, converged, failed_component, counts, ll_trace, params, initial = host
+    rows = np.arange(len(objective))
+    reasons = [failure_reason(int(c), int(t), float(counts[r, c]) if c >= 0 else 0.0)
+               for r, (c, t) in enumerate(zip(failed_component, n_iter, strict=True))]
+    # The failed iteration's entry may be NaN; the last good iterate is one before it.
+    last_good = np.where(failed_component >= 0, np.maximum(n_iter - 1, 0), n_iter)
+    return restart_table(
+        objective=objective, n_iter=n_iter, converged=converged, failed=failed_component >= 0,
+        reasons=reasons, seed=seed, params=params, initial_params=initial,
+        log_likelihood=ll_trace[rows, last_good],
+    )
+
+
+__all__ = [
+    "MEMORY_BUDGET",
+    "RestartTable",
+    "batched_initial_params",
+    "batched_map",
+    "best_restart",
+    "restart_keys",
+    "restart_table",
+    "run_em_batch",
+    "run_restarts",
+]

@@ -1,0 +1,62 @@
+"""Execute the notebooks once per test session; shared by test_notebooks and test_docs.
+
+Each notebook runs in a fresh kernel of this interpreter (nbclient), with the
+notebooks folder as its working directory, and the executed copy is written to a
+session temporary folder: test_notebooks checks the runs, test_docs builds the site
+from the executed copies, so no notebook runs twice. The copies in git stay stripped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+from jupyter_client.kernelspec import NATIVE_KERNEL_NAME
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(path.name for path in NOTEBOOK_DIR.glob("*.ipynb"))
+# Generous: a cold JAX compile on a busy CI machine; the notebooks take seconds to a minute.
+CELL_TIMEOUT = 600
+
+
+@functools.cache
+def output_dir() -> Path:
+    parent = Path(tempfile.mkdtemp(prefix="ppl_gmm_"))
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    path = parent / "notebooks"  # the docs hook wants a folder of this name
+    path.mkdir()
+    return path
+
+
+@functools.cache
+def execute(name: str) -> Path:
+    """Run notebook `name` top to bottom; return the executed copy's path.
+
+    Raises nbclient's CellExecutionError (with the failing cell and traceback) when a
+    cell fails; the failure is cached, so a second caller sees the same error.
+    """
+    notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        # The kernel of the interpreter running the tests (the project's venv).
+        kernel_name=NATIVE_KERNEL_NAME,
+        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+    )
+    client.execute()
+    out = output_dir() / name
+    nbformat.write(notebook, out)
+    return out
+
+
+def execute_all() -> Path:
+    """Every notebook executed; the folder that holds the executed copies."""
+    for name in NOTEBOOKS:
+        execute(name)
+    return output_dir()
