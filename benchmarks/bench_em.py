@@ -5,9 +5,11 @@ float64, full covariances. Per-iteration time is the slope between two runs with
 different iteration counts, so fixed costs (validation, the initial and final E-step,
 scikit-learn's set-up) cancel; ppl_gmm is compiled before timing.
 
-The floor: one iteration must do at least 4 n K d^2 flops (the E-step's whitening
-product X [P_1 ... P_K] and the M-step's K scatter products, 2 n K d^2 each), divided by
-the float64 matrix-product rate measured here on a square product.
+The floor: the matrix products one iteration does, 4 n K (m + d) flops with
+m = d (d + 1) / 2 (the E-step's log densities Z A^T + X B^T and the M-step's moments
+R^T Z and R^T X, see ppl_gmm.em), divided by the float64 matrix-product rate measured
+here on a square product. (Whitening every row per component, as scikit-learn does,
+needs 4 n K d^2: about 1.6 times more at d = 10.)
 
     python benchmarks/bench_em.py            # both sizes of the issue
     python benchmarks/bench_em.py --quick    # a small size, for a smoke run
@@ -101,7 +103,7 @@ def main():
                              ours_high, args.repeats)
         theirs = per_iteration(lambda m: time_sklearn(X, start, m), sk_low, sk_high,
                                args.repeats)
-        floor = 4.0 * n * k * d * d / rate
+        floor = 4.0 * n * k * (d * (d + 1) / 2 + d) / rate
         print(f"{n:>9} {d:>3} {k:>3}  {ours:>12.4f}  {theirs:>12.4f}  {theirs / ours:>7.1f}x  "
               f"{floor:>10.4f}  {ours / floor:>8.1f}x", flush=True)
 

@@ -1,7 +1,7 @@
 """The full model-selection grid on Old Faithful: K = 1..9 x four structures, timed cold and warm.
 
 - **cold**: a fresh Python process, ``import ppl_gmm`` then the first ``select`` call
-  (which compiles the one batched program); import and first call reported apart.
+  (which compiles the one program every cell uses); import and first call reported apart.
 - **warm**: later calls in the same process (the program is cached).
 
 Every cell runs the same restarts (``--n-init``, same seed) and the same EM settings

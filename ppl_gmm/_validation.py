@@ -2,6 +2,18 @@
 
 Validated once here, never inside jitted code. Inputs are copied, so a caller's
 array is never modified.
+
+What the EM entry points refuse, and why (:func:`check_feature_scales`,
+:func:`degenerate_data_message`):
+
+- values beyond 1e150 in magnitude, or a column whose spread (standard deviation) is
+  outside [1e-100, 1e100]: EM works in standardised coordinates and maps the
+  covariances back with the square of each column's spread, which must stay a normal
+  float64 (XLA flushes subnormal numbers to zero). Rescale such columns first.
+- a constant column (every covariance structure but "spherical"), linearly dependent
+  columns or fewer rows than features ("full", "tied"), all rows identical
+  ("spherical"): every maximum-likelihood covariance is then singular, so EM without
+  `reg_covar` or a prior cannot start; the error says so before any work is done.
 """
 
 from __future__ import annotations
@@ -96,13 +108,135 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
+def check_seed(seed, name: str = "seed") -> int:
+    """An integer seed that ``jax.random.key`` accepts (the int64 range)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"{name} must be an integer (e.g. 0), got {seed!r}.")
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**63:
+        raise ValueError(f"{name}={seed} is outside the 64-bit integer range; use a smaller "
+                         "integer.")
+    return seed
+
+
+def check_probability(value, name: str) -> float:
+    """A number strictly between 0 and 1."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}.")
+    return float(value)
+
+
+def check_result_dtype(dtype, data_dtype) -> np.dtype:
+    """The floating dtype of a fit's arrays: `dtype`, or for None the data's own dtype
+    when it is float32 (float64 otherwise)."""
+    if dtype is None:
+        return np.dtype(np.float32 if np.dtype(data_dtype) == np.float32 else np.float64)
+    try:
+        chosen = np.dtype(dtype)
+    except TypeError:
+        chosen = None
+    if chosen not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(
+            f"dtype must be numpy.float32, numpy.float64 or None (float32 results for float32 "
+            f"data, float64 otherwise), got {dtype!r}."
+        )
+    return chosen
+
+
+#: Bounds on the data the EM entry points accept (module docstring).
+MAX_MAGNITUDE = 1e150
+MIN_SPREAD = 1e-100
+MAX_SPREAD = 1e100
+
+
+def column_spreads(X: np.ndarray) -> np.ndarray:
+    """Standard deviation of each column, computed without overflow or underflow
+    (each column is divided by its largest magnitude before squaring)."""
+    magnitude = np.max(np.abs(X), axis=0)
+    unit = np.where(magnitude > 0, magnitude, 1.0)
+    return (X / unit).std(axis=0) * unit
+
+
+def check_feature_scales(X: np.ndarray, name: str = "X") -> np.ndarray:
+    """Refuse values and column spreads that float64 EM cannot represent; return the spreads.
+
+    Raises
+    ------
+    ValueError
+        A value beyond ``MAX_MAGNITUDE`` in magnitude, or a non-constant column whose
+        standard deviation is outside [``MIN_SPREAD``, ``MAX_SPREAD``].
+    """
+    magnitude = np.max(np.abs(X), axis=0)
+    too_big = np.flatnonzero(magnitude > MAX_MAGNITUDE)
+    if too_big.size:
+        j = int(too_big[0])
+        raise ValueError(
+            f"{name} column {j} holds values of magnitude {magnitude[j]:.3g}; beyond "
+            f"{MAX_MAGNITUDE:g} their squares overflow float64. Rescale the column (e.g. "
+            f"divide it by {10.0 ** np.floor(np.log10(magnitude[j])):.0e})."
+        )
+    spreads = column_spreads(X)
+    for j, s in enumerate(spreads):
+        if s > MAX_SPREAD or 0 < s < MIN_SPREAD:
+            factor = 10.0 ** -np.round(np.log10(s))
+            raise ValueError(
+                f"{name} column {j} has standard deviation {s:.3g}, outside "
+                f"[{MIN_SPREAD:g}, {MAX_SPREAD:g}]: its variance is not representable in "
+                f"float64. Rescale the column (multiply it by {factor:.0e}) and map the "
+                "fitted means and covariances back."
+            )
+    return spreads
+
+
+def degenerate_data_message(X: np.ndarray, covariance_type: str, name: str = "X"):
+    """Why every maximum-likelihood covariance of `covariance_type` on X is singular, or None.
+
+    A constant column gives every component zero variance along it ("full", "tied",
+    "diag"); linearly dependent columns, or fewer distinct directions than features,
+    make every full or tied covariance singular; for "spherical" only identical rows do.
+    """
+    spreads = column_spreads(X)
+    constant = np.flatnonzero(spreads == 0)
+    n, d = X.shape
+    fixes = ("set reg_covar > 0 (e.g. 1e-6 times the data's variance), or pass "
+             "prior=ppl_gmm.Prior(scale=...)")
+    if constant.size == d:
+        return (f"every row of {name} is the same point, so every covariance is singular "
+                f"(zero); {fixes}.")
+    if covariance_type == "spherical":
+        return None
+    if constant.size:
+        j = int(constant[0])
+        names = ", ".join(map(str, constant[:5])) + (", ..." if constant.size > 5 else "")
+        return (f"{name} column {j} is constant (every value is {X[0, j]:.6g}; constant "
+                f"columns: {names}), so every {covariance_type} covariance has zero variance "
+                f"along it and is singular. Drop the constant column(s), {fixes}.")
+    if covariance_type in ("full", "tied"):
+        centred = (X - X.mean(axis=0)) / spreads
+        rank = int(np.linalg.matrix_rank(centred))
+        if rank < d:
+            cause = (f"{name} has {n} rows in {d} dimensions" if n <= d else
+                     f"the columns of {name} are linearly dependent (e.g. a duplicated "
+                     "column, or one the sum of others)")
+            return (f"{cause}: the centred data span only {rank} of {d} dimensions, so every "
+                    f"{covariance_type} covariance is singular. Drop redundant columns, use "
+                    f"covariance_type='diag', {fixes}.")
+    return None
+
+
 def check_params(params, n_features: int | None = None, n_components: int | None = None):
     """Validate a :class:`GMMParams`: shapes, weights on the simplex, SPD covariances.
 
-    Returns a float64 NumPy copy.
+    Returns a float64 NumPy copy. Parameters given in float32 (or float16) are held
+    to that precision: their weights may miss 1 and their covariances symmetry by a
+    few units of float32 rounding.
     """
     from .params import GMMParams
 
+    low_precision = isinstance(params, tuple) and any(
+        getattr(a, "dtype", None) in (np.float16, np.float32) for a in params)
+    eps = float(np.finfo(np.float32).eps) if low_precision else 0.0
     try:
         weights, means, covariances = (np.array(a, dtype=np.float64) for a in params)
     except (TypeError, ValueError):
@@ -127,15 +261,18 @@ def check_params(params, n_features: int | None = None, n_components: int | None
     for name, a in (("weights", weights), ("means", means), ("covariances", covariances)):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"GMMParams.{name} contains NaN or inf.")
-    if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-8):
+    if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, rtol=0,
+                                             atol=max(1e-8, 4 * k * eps)):
         raise ValueError(
             f"GMMParams.weights must be non-negative and sum to 1 (sum is {weights.sum():.12g}); "
             "normalise them with weights / weights.sum()."
         )
     for j in range(k):
         cov = covariances[j]
-        if not np.allclose(cov, cov.T, rtol=1e-10, atol=1e-12 * np.abs(cov).max()):
-            raise ValueError(f"GMMParams.covariances[{j}] is not symmetric.")
+        if not np.allclose(cov, cov.T, rtol=max(1e-10, 8 * eps),
+                           atol=max(1e-12, 8 * eps) * np.abs(cov).max()):
+            raise ValueError(f"GMMParams.covariances[{j}] is not symmetric; symmetrise it "
+                             "with (S + S.T) / 2.")
         try:
             np.linalg.cholesky(cov)
         except np.linalg.LinAlgError:

@@ -41,7 +41,6 @@ chains that nevertheless end up in different modes.
 from __future__ import annotations
 
 import functools
-import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,11 +54,25 @@ import numpyro
 from jax.example_libraries.optimizers import exponential_decay
 from numpyro import handlers
 from numpyro.contrib.funsor import infer_discrete
-from numpyro.infer import MCMC, NUTS, SVI, Predictive, TraceEnum_ELBO
-from numpyro.infer import init_to_uniform, init_to_value
+from numpyro.infer import (
+    MCMC,
+    NUTS,
+    SVI,
+    Predictive,
+    TraceEnum_ELBO,
+    init_to_uniform,
+    init_to_value,
+)
 from numpyro.infer.autoguide import AutoDelta
 
-from ._validation import check_data, check_n_components, check_params, check_positive_int
+from ._validation import (
+    check_data,
+    check_n_components,
+    check_params,
+    check_positive_int,
+    check_probability,
+    check_seed,
+)
 from .covariance import get_structure
 from .crosscheck import unconstrained_transforms
 from .fit import DEFAULT_BLOCK_SIZE, _initial_params, fit_em, make_problem
@@ -343,8 +356,10 @@ def sample_posterior(
     num_warmup = check_positive_int(num_warmup, "num_warmup")
     num_samples = check_positive_int(num_samples, "num_samples")
     num_chains = check_positive_int(num_chains, "num_chains")
-    if not isinstance(seed, numbers.Integral):
-        raise ValueError(f"seed must be an integer, got {seed!r}.")
+    seed = check_seed(seed)
+    check_positive_int(n_init, "n_init")
+    target_accept_prob = check_probability(target_accept_prob, "target_accept_prob")
+    max_tree_depth = check_positive_int(max_tree_depth, "max_tree_depth")
     names = _feature_names(feature_names, d)
     prior = Prior() if prior is None else prior
     resolved = _resolved_prior(prior, X, k)

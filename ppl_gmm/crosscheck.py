@@ -126,8 +126,13 @@ def ppl_gradient(params, X, covariance_type: str = "full", prior=None):
         Gradient per model site, in unconstrained coordinates.
     """
     k = np.shape(params.weights)[-1]
-    sites = params_to_sites(jax.tree.map(jnp.asarray, params), covariance_type)
-    return _ppl_gradient(sites, jnp.asarray(X), prior, k, covariance_type)
+    sites = params_to_sites(_float64(params), covariance_type)
+    return _ppl_gradient(sites, jnp.asarray(X, jnp.float64), prior, k, covariance_type)
+
+
+def _float64(params):
+    """Parameters as float64 JAX arrays (a float32 fit's params mix badly with float64 data)."""
+    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
 
 
 @functools.partial(jax.jit, static_argnames=("n_components", "covariance_type"))
@@ -221,11 +226,10 @@ def cross_check(result: EMResult, X, *, rtol: float = 1e-9,
     difference = np.abs(em - ppl)
     if hard:
         gradient = _ppl_classification_gradient(
-            params_to_sites(jax.tree.map(jnp.asarray, result.params), ct), jnp.asarray(X),
+            params_to_sites(_float64(result.params), ct), jnp.asarray(X),
             prior, k, ct)
     else:
-        gradient = ppl_gradient(jax.tree.map(jnp.asarray, result.params), jnp.asarray(X), ct,
-                                prior)
+        gradient = ppl_gradient(result.params, X, ct, prior)
     if result.extras.get("fixed_variance") is not None:
         gradient = {name: gradient[name] for name in ("weights", "means")}
     norm = float(np.sqrt(sum(float(jnp.sum(g**2)) for g in jax.tree.leaves(gradient))))

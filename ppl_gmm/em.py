@@ -3,17 +3,20 @@
 The E-step never materialises more than one block of rows: it accumulates
 
     N_k  = sum_i w_i r_ik
-    W1_k = sum_i w_i r_ik y_ik               y_ik = L_k^{-1} (x_i - mu_k)
-    W2_k = sum_i w_i r_ik y_ik y_ik^T
+    S1_k = sum_i w_i r_ik x_i
+    S2_k = sum_i w_i r_ik x_i x_i^T          (packed upper triangle, as R^T Z)
     log-likelihood, and sum_i w_i r_ik log r_ik
 
 over blocks of rows with ``lax.scan``, plus sum_i w_i max_k log(pi_k N(x_i | mu_k, Sigma_k)),
-the classification log-likelihood that hard EM maximises. The sums are taken in each component's own
-whitened coordinates (centred at the current mean, scaled by the current Cholesky
-factor), so the covariance update never subtracts two large numbers. Row weights w_i
-are 1 for data and 0 for the padding that fills the last block (the same slot takes
-sample weights). Streaming blocks from disk or summing statistics across devices
-(``psum``) reuse `accumulate_statistics` unchanged.
+the classification log-likelihood that hard EM maximises. Each block costs four matrix
+products (:mod:`ppl_gmm.gaussian`: log densities from the packed outer products z(x_i),
+then R^T X and R^T Z), about 2 n K d^2 flops per iteration and no (n, K, d) temporary.
+Raw moments lose accuracy when a component sits far from the origin relative to its
+spread (C_k = S2_k - N_k x_bar x_bar^T); the data are centred and scaled first, so in
+float64 the loss stays near eps * (|x_bar_k| / sigma_k)^2. Row weights w_i are 1 for
+data and 0 for the padding that fills the last block (the same slot takes sample
+weights). Streaming blocks from disk or summing statistics across devices (``psum``)
+reuse `accumulate_statistics` unchanged.
 
 Everything here works in the *internal* coordinates set up by :mod:`ppl_gmm.fit`
 (data centred and scaled); the objective values it records are mapped back to the
@@ -51,7 +54,15 @@ from jax.nn import logsumexp
 from jax.scipy.linalg import cho_solve
 
 from .covariance import get_structure
-from .gaussian import CholeskyFactors, cholesky_factors, component_log_joint
+from .gaussian import (
+    CholeskyFactors,
+    cholesky_factors,
+    component_log_joint,
+    log_joint_coefficients,
+    log_joint_from_features,
+    outer_features,
+    unpack_symmetric,
+)
 from .params import GMMParams
 
 VARIANTS = ("soft", "hard")
@@ -67,13 +78,13 @@ def check_variant(variant) -> str:
 
 
 class SufficientStatistics(NamedTuple):
-    """E-step output, in the whitened coordinates of the parameters it was computed at.
+    """E-step output: weighted counts and raw moments in internal coordinates.
 
     Attributes
     ----------
     counts : (K,)
-    sum_y : (K, d)
-    sum_yy : (K, d, d)
+    sum_x : (K, d)
+    sum_xx : (K, d, d)
     log_likelihood : scalar
     sum_r_log_r : scalar
         sum_i w_i sum_k r_ik log r_ik (minus the entropy of q); 0 for hard assignments.
@@ -82,8 +93,8 @@ class SufficientStatistics(NamedTuple):
     """
 
     counts: jnp.ndarray
-    sum_y: jnp.ndarray
-    sum_yy: jnp.ndarray
+    sum_x: jnp.ndarray
+    sum_xx: jnp.ndarray
     log_likelihood: jnp.ndarray
     sum_r_log_r: jnp.ndarray
     classification_log_likelihood: jnp.ndarray = 0.0
@@ -97,14 +108,13 @@ class Moments(NamedTuple):
     scatter: jnp.ndarray
 
 
-def block_statistics(X_block, w_block, params: GMMParams, factors: CholeskyFactors,
-                     variant: str = "soft"):
-    """Sufficient statistics of one block of rows (see the module docstring).
+def block_statistics(X_block, Z_block, w_block, coefficients, variant: str = "soft"):
+    """Sufficient statistics of one block (S2 packed), see the module docstring.
 
     ``variant="hard"`` replaces the responsibilities by one-hot assignments to the most
     responsible component (ties: the lowest index).
     """
-    log_joint, y = component_log_joint(X_block, params.weights, params.means, factors)
+    log_joint = log_joint_from_features(Z_block, X_block, coefficients)
     log_norm = logsumexp(log_joint, axis=1)
     if variant == "hard":
         k = log_joint.shape[1]
@@ -115,34 +125,52 @@ def block_statistics(X_block, w_block, params: GMMParams, factors: CholeskyFacto
         log_resp = log_joint - log_norm[:, None]
         resp = jnp.exp(log_resp) * w_block[:, None]
         sum_r_log_r = jnp.sum(jnp.where(resp > 0, resp * log_resp, 0.0))
-    weighted_y = resp[:, :, None] * y
-    best = jnp.max(log_joint, axis=1)
     return SufficientStatistics(
         counts=jnp.sum(resp, axis=0),
-        sum_y=jnp.sum(weighted_y, axis=0),
-        sum_yy=jnp.einsum("bkd,bke->kde", weighted_y, y),
+        sum_x=resp.T @ X_block,
+        sum_xx=resp.T @ Z_block,
         log_likelihood=jnp.sum(w_block * log_norm),
         sum_r_log_r=sum_r_log_r,
-        classification_log_likelihood=jnp.sum(w_block * best),
+        classification_log_likelihood=jnp.sum(w_block * jnp.max(log_joint, axis=1)),
     )
 
 
-def accumulate_statistics(X_blocks, w_blocks, params: GMMParams, factors: CholeskyFactors,
+def accumulate_statistics(problem, params: GMMParams, factors: CholeskyFactors,
                           variant: str = "soft"):
-    """E-step: sum `block_statistics` over blocks ``(n_blocks, block, d)`` with ``lax.scan``."""
+    """E-step: sum `block_statistics` over the problem's row blocks with ``lax.scan``."""
+    coefficients = log_joint_coefficients(params.weights, params.means, factors)
 
     def add_block(total, block):
-        stats = block_statistics(block[0], block[1], params, factors, variant)
+        stats = block_statistics(*block, coefficients, variant)
         return jax.tree.map(jnp.add, total, stats), None
 
     k, d = params.means.shape
-    dtype = X_blocks.dtype
+    dtype = problem.X_blocks.dtype
     zero = SufficientStatistics(
-        jnp.zeros(k, dtype), jnp.zeros((k, d), dtype), jnp.zeros((k, d, d), dtype),
+        jnp.zeros(k, dtype), jnp.zeros((k, d), dtype), jnp.zeros((k, d * (d + 1) // 2), dtype),
         jnp.zeros((), dtype), jnp.zeros((), dtype), jnp.zeros((), dtype),
     )
-    total, _ = lax.scan(add_block, zero, (X_blocks, w_blocks))
-    return total
+    blocks = (problem.X_blocks, problem_features(problem), problem.w_blocks)
+    total, _ = lax.scan(add_block, zero, blocks)
+    return total._replace(sum_xx=unpack_symmetric(total.sum_xx, d))
+
+
+def statistics_from_responsibilities(X, w, resp) -> SufficientStatistics:
+    """Counts and raw moments for given responsibilities (an M-step's input without an E-step).
+
+    Used to start EM from memberships (k-means labels, random responsibilities).
+    """
+    weighted = resp * w[:, None]
+    zero = jnp.zeros((), X.dtype)
+    return SufficientStatistics(jnp.sum(weighted, axis=0), weighted.T @ X,
+                                jnp.einsum("nk,nd,ne->kde", weighted, X, X), zero, zero, zero)
+
+
+def problem_features(problem):
+    """The packed outer products of the problem's rows (computed here if not stored)."""
+    if getattr(problem, "Z_blocks", None) is not None:
+        return problem.Z_blocks
+    return outer_features(problem.X_blocks)
 
 
 def block_responsibilities(X_blocks, params: GMMParams):
@@ -157,20 +185,15 @@ def block_responsibilities(X_blocks, params: GMMParams):
     return resp.reshape(-1, resp.shape[-1])
 
 
-def moments_from_statistics(stats: SufficientStatistics, params: GMMParams,
-                            factors: CholeskyFactors) -> Moments:
-    """Component moments in data coordinates from statistics taken at `params`.
+def moments_from_statistics(stats: SufficientStatistics) -> Moments:
+    """Component moments: x_bar_k = S1_k / N_k and C_k = S2_k - N_k x_bar_k x_bar_k^T.
 
-    x_bar_k - mu_k = L_k W1_k / N_k and C_k = L_k (W2_k - W1_k W1_k^T / N_k) L_k^T.
     As in scikit-learn, 10 eps is added to N_k so an empty component gives finite
     moments (its covariance is then singular and reported, see :mod:`ppl_gmm.fit`).
     """
     counts = stats.counts + 10 * jnp.finfo(stats.counts.dtype).eps
-    shift = stats.sum_y / counts[:, None]
-    L = factors.scale_tril
-    mean = params.means + jnp.einsum("kij,kj->ki", L, shift)
-    whitened_scatter = stats.sum_yy - counts[:, None, None] * shift[:, :, None] * shift[:, None, :]
-    scatter = L @ whitened_scatter @ jnp.swapaxes(L, -1, -2)
+    mean = stats.sum_x / counts[:, None]
+    scatter = stats.sum_xx - counts[:, None, None] * mean[:, :, None] * mean[:, None, :]
     return Moments(counts, mean, scatter)
 
 
@@ -254,14 +277,12 @@ def lower_bound(stats: SufficientStatistics, moments: Moments, params: GMMParams
 
 def lower_bound_at_e_step(stats: SufficientStatistics, params: GMMParams,
                           factors: CholeskyFactors):
-    """L(q_theta, theta) from statistics taken at theta itself (tr(Sigma^-1 D) = tr(W2))."""
-    d = params.means.shape[-1]
-    quadratic = jnp.trace(stats.sum_yy, axis1=-2, axis2=-1)
-    gaussian = -0.5 * (
-        stats.counts * (d * jnp.log(2.0 * jnp.pi) + 2.0 * factors.half_log_det) + quadratic
-    )
-    return (jnp.sum(_counts_log_weights(stats.counts, params.weights)) + jnp.sum(gaussian)
-            - stats.sum_r_log_r)
+    """L(q_theta, theta) from statistics taken at theta itself.
+
+    The bound touches the log-likelihood here; computed through the moments and
+    the entropy, not the log-sum-exp, it is an independent check of the E-step.
+    """
+    return lower_bound(stats, moments_from_statistics(stats), params, factors)
 
 
 class Coordinates(NamedTuple):
@@ -331,6 +352,8 @@ class EMProblem(NamedTuple):
     tol : scalar, relative tolerance on the objective
     fixed_covariance : (d, d) internal-coordinate covariance shared by every component and
         never updated, or None (estimate the covariances)
+    Z_blocks : (n_blocks, block, d(d+1)/2) packed outer products of the rows, computed
+        once per fit (memory n d(d+1)/2), or None to compute them in every E-step
     """
 
     X_blocks: jnp.ndarray
@@ -341,6 +364,7 @@ class EMProblem(NamedTuple):
     reg_covar: jnp.ndarray
     tol: jnp.ndarray
     fixed_covariance: object = None
+    Z_blocks: object = None
 
 
 def _log_jacobian(problem: EMProblem):
@@ -359,13 +383,25 @@ def _user_objective_terms(problem: EMProblem, params: GMMParams, covariance_type
     return offset
 
 
-def _first_failure(factors: CholeskyFactors, stats: SufficientStatistics):
+#: A covariance whose Cholesky pivot (a conditional variance) falls below this, in the
+#: standardised internal coordinates (data variance 1), has collapsed: the raw-moment
+#: E-step resolves variances only to about eps |x_bar|^2, so such a component sits on a
+#: few (near-)coincident rows and its likelihood grows without bound.
+COLLAPSED_VARIANCE = 1e-12
+
+
+def _first_failure(factors: CholeskyFactors, stats: SufficientStatistics,
+                   check_collapse: bool = True):
     """Index of the first component whose covariance is not positive definite, else -1.
 
-    A non-finite log-likelihood with every factor finite (overflow) blames the
-    component with the least responsibility.
+    A covariance with a pivot below ``COLLAPSED_VARIANCE`` counts as singular
+    (`check_collapse`, off for a fixed covariance). A non-finite log-likelihood with
+    every factor finite (overflow) blames the component with the least responsibility.
     """
     singular = ~factors.finite
+    if check_collapse:
+        pivots = jnp.diagonal(factors.scale_tril, axis1=-2, axis2=-1) ** 2
+        singular = singular | jnp.any(pivots < COLLAPSED_VARIANCE, axis=-1)
     overflow = ~jnp.isfinite(stats.log_likelihood) | ~jnp.all(jnp.isfinite(stats.counts))
     return jnp.where(jnp.any(singular), jnp.argmax(singular),
                      jnp.where(overflow, jnp.argmin(jnp.nan_to_num(stats.counts)), -1))
@@ -387,12 +423,11 @@ def em_step(problem: EMProblem, params: GMMParams, factors: CholeskyFactors,
     plus log prior and log-Jacobian). For ``variant="hard"`` q is one-hot and the
     objective is the classification log-likelihood (module docstring).
     """
-    moments = moments_from_statistics(stats, params, factors)
+    moments = moments_from_statistics(stats)
     new_params = m_step(moments, covariance_type, problem.prior, problem.reg_covar,
                         problem.fixed_covariance)
     new_factors = cholesky_factors(new_params.covariances)
-    new_stats = accumulate_statistics(problem.X_blocks, problem.w_blocks, new_params, new_factors,
-                                      variant)
+    new_stats = accumulate_statistics(problem, new_params, new_factors, variant)
     offset = _user_objective_terms(problem, new_params, covariance_type)
     bound_before = lower_bound(stats, moments, new_params, new_factors) + offset
     bound_after = lower_bound_at_e_step(new_stats, new_params, new_factors) + offset
@@ -404,7 +439,7 @@ def initial_state(problem: EMProblem, params: GMMParams, covariance_type: str, m
                   variant: str = "soft"):
     """E-step at the initial parameters and an empty trace with entry 0 filled."""
     factors = cholesky_factors(params.covariances)
-    stats = accumulate_statistics(problem.X_blocks, problem.w_blocks, params, factors, variant)
+    stats = accumulate_statistics(problem, params, factors, variant)
     offset = _user_objective_terms(problem, params, covariance_type)
     objective = _objective(stats, variant) + offset
     after = lower_bound_at_e_step(stats, params, factors) + offset
@@ -416,7 +451,7 @@ def initial_state(problem: EMProblem, params: GMMParams, covariance_type: str, m
         lower_bound_after_e_step=empty.at[0].set(after),
     )
     return EMState(params, factors, stats, objective, jnp.asarray(0), jnp.asarray(False),
-                   _first_failure(factors, stats), trace)
+                   _first_failure(factors, stats, problem.fixed_covariance is None), trace)
 
 
 def run_em(problem: EMProblem, init_params: GMMParams, covariance_type: str, max_iter: int,
@@ -468,7 +503,7 @@ def em_iteration(problem: EMProblem, state: EMState, covariance_type: str, varia
     # user's units removed), so the stopping rule does not depend on those units.
     unit_free = jnp.abs(objective - _log_jacobian(problem))
     converged = jnp.abs(objective - state.objective) <= problem.tol * unit_free
-    failed = _first_failure(factors, stats)
+    failed = _first_failure(factors, stats, problem.fixed_covariance is None)
     new_state = EMState(params, factors, stats, objective, t, converged, failed, state.trace)
     # A failed iterate is not accepted: keep the last good one and stop (the trace
     # entry for the failed iteration records the failed values).

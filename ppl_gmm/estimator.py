@@ -176,7 +176,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self._fit(X).labels
 
     def _fit(self, X):
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        # float32 data keep float32 fitted attributes, as in scikit-learn (fit_em computes
+        # in float64 either way and casts its result at the end).
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         n, d = X.shape
         k = check_n_components(self.n_components, n)
         get_structure(self.covariance_type)

@@ -25,13 +25,26 @@ import numpy as np
 
 from ._validation import (
     check_data,
+    check_feature_scales,
     check_n_components,
     check_params,
     check_positive_int,
     check_positive_number,
+    check_result_dtype,
+    check_seed,
+    degenerate_data_message,
 )
 from .covariance import get_structure
-from .em import Coordinates, EMProblem, block_responsibilities, check_variant, em_path, run_em
+from .em import (
+    Coordinates,
+    EMProblem,
+    _log_jacobian,
+    block_responsibilities,
+    check_variant,
+    em_path,
+    run_em,
+)
+from .gaussian import outer_features
 from .init import INITIALISERS
 from .model import resolve_prior
 from .params import EMHistory, EMResult, GMMParams
@@ -74,7 +87,10 @@ def make_problem(X: np.ndarray, n_components: int, covariance_type: str, prior, 
     """Everything the jitted loop needs for data X (already validated).
 
     `fixed_variance` sigma^2 (user units) fixes every covariance at sigma^2 I.
+    Columns whose scale float64 cannot carry through the coordinate maps are refused
+    (:func:`ppl_gmm._validation.check_feature_scales`).
     """
+    check_feature_scales(X)
     coordinates = _coordinates(X, covariance_type)
     X_int = (X - np.asarray(coordinates.shift)) / np.asarray(coordinates.scale)
     X_blocks, w_blocks = _blocks(X_int, block_size)
@@ -85,6 +101,7 @@ def make_problem(X: np.ndarray, n_components: int, covariance_type: str, prior, 
     return EMProblem(
         X_blocks=jnp.asarray(X_blocks),
         w_blocks=jnp.asarray(w_blocks),
+        Z_blocks=outer_features(jnp.asarray(X_blocks)),
         prior=coordinates.prior_to_internal(user_prior),
         user_prior=user_prior,
         coordinates=coordinates,
@@ -133,15 +150,24 @@ def _initial_params(init, key, problem: EMProblem, X: np.ndarray, n_components: 
                 "a GMMParams, or a callable (key, X, n_components) -> GMMParams."
             ) from None
         d = problem.X_blocks.shape[-1]
-        return _jit_initialiser(initialiser, n_components, covariance_type)(
+        return _regularised(_jit_initialiser(initialiser, n_components, covariance_type)(
             key, problem.X_blocks.reshape(-1, d), problem.w_blocks.reshape(-1)
-        )
+        ), problem)
     if isinstance(init, Callable) and not isinstance(init, GMMParams):
         init = init(key, X, n_components)
     if isinstance(init, GMMParams) or isinstance(init, tuple):
         user = check_params(init, n_features=X.shape[1], n_components=n_components)
         return problem.coordinates.params_to_internal(jax.tree.map(jnp.asarray, user))
     raise ValueError(f"init must be a name, a GMMParams or a callable, got {init!r}.")
+
+
+def _regularised(params: GMMParams, problem: EMProblem) -> GMMParams:
+    """An initialiser's covariances plus `reg_covar` on the diagonal (any leading axes).
+
+    The initialisers are an initial M-step, so they are regularised as every M-step is
+    (as scikit-learn does): with a constant column and reg_covar > 0 EM then starts.
+    """
+    return params._replace(covariances=params.covariances + jnp.diag(problem.reg_covar))
 
 
 @functools.cache
@@ -171,13 +197,20 @@ def fit_em(
     variant: str = "soft",
     fixed_variance: float | None = None,
     restart_batch_size: int | None = None,
+    dtype=None,
 ) -> EMResult:
     """Fit a Gaussian mixture by EM (maximum likelihood, or MAP under a prior).
 
     Parameters
     ----------
     X : array-like, shape (n, d)
-        Observations; integers are converted to float64, NaN/inf and text refused.
+        Observations; integers and booleans are converted to float64, NaN/inf and text
+        refused. EM always computes in float64 (float32 data are converted exactly).
+        Refused before EM runs, with the fix in the message: values beyond 1e150, a
+        column whose standard deviation is outside [1e-100, 1e100], and, without
+        `reg_covar` or a prior, data on which every covariance is singular (a constant
+        column; for "full"/"tied" also linearly dependent columns; for "spherical" all
+        rows identical), as :class:`SingularCovarianceError`.
     n_components : int
         K, between 1 and n.
     covariance_type : {"full", "diag", "spherical", "tied"}
@@ -225,8 +258,18 @@ def fit_em(
         weights and means are estimated; needs ``covariance_type="spherical"`` and
         ``reg_covar=0``. As sigma -> 0 EM tends to K-means (:func:`ppl_gmm.fit_kmeans`).
     restart_batch_size : int, optional
-        Restarts per batched computation; by default as many as fit in
-        ``ppl_gmm.restarts.MEMORY_BUDGET`` bytes (all of them for moderate data).
+        Restarts advancing together in the batched computation (the rest wait in a
+        queue inside the same program); by default all of them on an accelerator
+        (within ``ppl_gmm.restarts.MEMORY_BUDGET`` bytes), ``ppl_gmm.restarts.CPU_LANES``
+        on a CPU. The results do not depend on it beyond rounding.
+    dtype : {None, numpy.float32, numpy.float64}
+        Floating type of ``result.params`` and ``result.responsibilities``. None (the
+        default) keeps float32 for float32 `X` and gives float64 otherwise. The
+        computation is float64 either way; ``initial_params``, ``history`` and the
+        scalars stay float64, an exact record of the run (so :func:`em_parameter_path`
+        and :func:`ppl_gmm.cross_check` replay it exactly). A float32 result whose
+        covariances float32 cannot represent raises ValueError (pass
+        ``dtype=numpy.float64``).
 
     Returns
     -------
@@ -246,10 +289,13 @@ def fit_em(
     ConvergenceWarning
         When `max_iter` is reached before convergence.
     """
-    X = check_data(X)
+    X = check_data(X, dtype=None)
+    result_dtype = check_result_dtype(dtype, X.dtype)
+    X = X.astype(np.float64, copy=False)
     n, _d = X.shape
     k = check_n_components(n_components, n)
     get_structure(covariance_type)
+    seed = check_seed(seed)
     tol = check_positive_number(tol, "tol", allow_zero=True)
     reg_covar = check_positive_number(reg_covar, "reg_covar", allow_zero=True)
     max_iter = check_positive_int(max_iter, "max_iter")
@@ -259,6 +305,13 @@ def fit_em(
     fixed_variance = _check_fixed_variance(fixed_variance, covariance_type, reg_covar)
     if restart_batch_size is not None:
         restart_batch_size = check_positive_int(restart_batch_size, "restart_batch_size")
+    check_feature_scales(X)
+    if prior is None and reg_covar == 0 and fixed_variance is None:
+        degenerate = degenerate_data_message(X, covariance_type)
+        if degenerate is not None:
+            error = SingularCovarianceError(f"Cannot fit: {degenerate}")
+            error.restarts = None
+            raise error
 
     problem = make_problem(X, k, covariance_type, prior, reg_covar, tol, block_size,
                            fixed_variance)
@@ -268,8 +321,7 @@ def fit_em(
         init_params = _with_fixed_covariance(init_params, problem)
         state = _run_em(problem, init_params, covariance_type=covariance_type, max_iter=max_iter,
                         variant=variant)
-        restarts = table_from_states(jax.tree.map(lambda a: a[None], state), problem,
-                                     jax.tree.map(lambda a: a[None], init_params), seed)
+        restarts = table_from_states(state, problem, init_params, seed, batched=False)
         failed = int(state.failed_component)
         if failed >= 0:
             error = SingularCovarianceError(
@@ -279,6 +331,8 @@ def fit_em(
     else:
         batch = batched_initial_params(init, restart_keys(seed, n_init), problem, X, k,
                                        covariance_type)
+        if isinstance(init, str):
+            batch = _regularised(batch, problem)
         batch = _with_fixed_covariance(batch, problem)
         states = run_restarts(problem, batch, covariance_type, max_iter, variant,
                               restart_batch_size)
@@ -301,15 +355,18 @@ def fit_em(
         warnings.warn(
             ConvergenceWarning(
                 f"EM did not converge in max_iter={max_iter} iterations (last relative change "
-                f"{_last_relative_change(state.trace.objective, n_iter):.2e} > tol={tol:g}); "
+                f"{_last_relative_change(problem, state.trace.objective, n_iter):.2e} > "
+                f"tol={tol:g}); "
                 "raise max_iter or tol, or try other initialisations."
             ),
             stacklevel=2,
         )
     resp = np.asarray(_responsibilities(problem.X_blocks, state.params))[:n]
     trace = jax.device_get(state.trace)
+    params, resp = _in_result_dtype(problem.coordinates.params_to_user(state.params).to_numpy(),
+                                    resp, result_dtype)
     return EMResult(
-        params=problem.coordinates.params_to_user(state.params).to_numpy(),
+        params=params,
         log_likelihood=float(trace.log_likelihood[n_iter]),
         objective=float(trace.objective[n_iter]),
         n_iter=n_iter,
@@ -328,17 +385,45 @@ def fit_em(
     )
 
 
-def _last_relative_change(objective, n_iter):
+def _in_result_dtype(params: GMMParams, resp: np.ndarray, dtype: np.dtype):
+    """The fitted parameters and responsibilities cast to the result dtype (float32 on
+    request), refusing a cast that would lose finiteness or positive definiteness."""
+    if dtype == np.float64:
+        return params, resp
+    cast = GMMParams(*(np.asarray(a, dtype) for a in params))
+    try:
+        check_params(cast)
+    except ValueError as error:
+        raise ValueError(
+            f"The fit succeeded, but its parameters do not fit in {dtype} ({error} after "
+            f"the cast; the largest covariance entry is {np.abs(params.covariances).max():.3g})"
+            "; pass dtype=numpy.float64 to keep the result in float64."
+        ) from None
+    return cast, np.asarray(resp, dtype)
+
+
+def _last_relative_change(problem, objective, n_iter):
+    """The last change on the scale the stopping rule uses (see :func:`ppl_gmm.em.run_em`)."""
     if n_iter < 1:
         return float("nan")
     last, previous = float(objective[n_iter]), float(objective[n_iter - 1])
-    return abs(last - previous) / max(abs(last), np.finfo(float).tiny)
+    unit_free = abs(last - float(_log_jacobian(problem)))
+    return abs(last - previous) / max(unit_free, np.finfo(float).tiny)
 
 
 def _singular_message(component, n_iter, state, covariance_type):
     # The state keeps the last good iterate; its E-step says what the component held.
     holds = float(state.stats.counts[component])
-    where = "the initial parameters" if n_iter == 0 else f"EM iteration {n_iter}"
+    if n_iter == 0 or not np.isfinite(holds):
+        return (
+            f"Component {component}'s initial covariance ({covariance_type}) is not positive "
+            "definite, so EM cannot start: the starting point puts it on too few distinct "
+            "points, or on points that vary in fewer directions than there are features "
+            "(duplicated rows, a column constant within a cluster). Fixes: set reg_covar > 0 "
+            "(e.g. 1e-6 times the data's variance), use fewer components, pass "
+            "prior=ppl_gmm.Prior(), or start from other parameters (init=, seed=)."
+        )
+    where = f"EM iteration {n_iter}"
     return (
         f"Component {component}'s covariance ({covariance_type}) is singular at {where}: it "
         f"holds {holds:.3g} observations' worth of responsibility, too few or too tightly "
@@ -397,6 +482,7 @@ def initial_parameters(X, n_components: int, *, init="kmeans++", seed: int = 0,
     X = check_data(X)
     k = check_n_components(n_components, X.shape[0])
     get_structure(covariance_type)
+    seed = check_seed(seed)
     n_init = check_positive_int(n_init, "n_init")
     fixed_variance = _check_fixed_variance(fixed_variance, covariance_type, 0.0)
     problem = make_problem(X, k, covariance_type, None, 0.0, 0.0, DEFAULT_BLOCK_SIZE,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 
@@ -73,3 +74,56 @@ def component_log_joint(X, weights, means, factors: CholeskyFactors):
     """log pi_k + log N(x_i | mu_k, Sigma_k), shape (n, K), and the whitened residuals."""
     y = whitened_residuals(X, means, factors)
     return jnp.log(weights) + log_gaussian_from_whitened(y, factors), y
+
+
+# --- The E-step's form: log pi_k N(x | mu_k, Sigma_k) as a linear function of features ---
+#
+# log pi_k N(x | mu_k, Sigma_k) = c_k + x^T Lambda_k mu_k - x^T Lambda_k x / 2, with
+# Lambda_k = P_k P_k^T built from the Cholesky factor (never inv(Sigma)). With the
+# packed outer products z(x) = (x_i x_j)_{i <= j}, all K log densities of a block are two
+# matrix products, Z A^T + X B^T + c, and the E-step's second moments are R^T Z: no
+# (n, K, d) temporary. The expansion subtracts terms of size |x|^2 / sigma_k^2, so it
+# runs in the standardised internal coordinates of :mod:`ppl_gmm.fit`.
+
+
+def packed_indices(d: int):
+    """Row and column indices of the upper triangle (i <= j), as static NumPy arrays."""
+    return np.triu_indices(d)
+
+
+def outer_features(X):
+    """z_i = (x_ij x_il)_{j <= l}: packed outer products of the rows, shape (n, d(d+1)/2)."""
+    rows, cols = packed_indices(X.shape[-1])
+    return X[..., rows] * X[..., cols]
+
+
+def unpack_symmetric(packed, d: int):
+    """(..., d(d+1)/2) upper-triangle values -> (..., d, d) symmetric matrices."""
+    rows, cols = packed_indices(d)
+    upper = jnp.zeros((*packed.shape[:-1], d, d), packed.dtype).at[..., rows, cols].set(packed)
+    return upper + jnp.swapaxes(upper, -1, -2) - upper * jnp.eye(d, dtype=packed.dtype)
+
+
+class LogJointCoefficients(NamedTuple):
+    """log pi_k N(x | mu_k, Sigma_k) = z(x) . quadratic_k + x . linear_k + constant_k."""
+
+    quadratic: jnp.ndarray  # (K, d(d+1)/2): -Lambda_k / 2, off-diagonal entries doubled
+    linear: jnp.ndarray  # (K, d): Lambda_k mu_k
+    constant: jnp.ndarray  # (K,)
+
+
+def log_joint_coefficients(weights, means, factors: CholeskyFactors) -> LogJointCoefficients:
+    """Coefficients of the K log densities as linear functions of (z(x), x, 1)."""
+    d = means.shape[-1]
+    precision = factors.precision_tril_t @ jnp.swapaxes(factors.precision_tril_t, -1, -2)
+    rows, cols = packed_indices(d)
+    doubled = np.where(rows == cols, 1.0, 2.0)
+    linear = jnp.einsum("kij,kj->ki", precision, means)
+    constant = (jnp.log(weights) - factors.half_log_det - 0.5 * d * jnp.log(2.0 * jnp.pi)
+                - 0.5 * jnp.sum(means * linear, axis=-1))
+    return LogJointCoefficients(-0.5 * precision[..., rows, cols] * doubled, linear, constant)
+
+
+def log_joint_from_features(Z, X, coefficients: LogJointCoefficients):
+    """log pi_k N(x_i | mu_k, Sigma_k), shape (n, K), as two matrix products."""
+    return Z @ coefficients.quadratic.T + X @ coefficients.linear.T + coefficients.constant

@@ -47,10 +47,11 @@ from .em import (
     lower_bound_at_e_step,
     m_step,
     moments_from_statistics,
+    statistics_from_responsibilities,
 )
 from .gaussian import cholesky_factors
 from .init import project_covariance, weighted_covariance, weighted_mean
-from .kmeans import kmeans_plus_plus_centres, nearest_centre
+from .kmeans import kmeans_plus_plus_centres, nearest_centre, random_rows_centres
 from .model import Prior
 from .params import GMMParams
 
@@ -86,10 +87,9 @@ def masked(params: GMMParams, mask) -> GMMParams:
 
 # ------------------------------------------------------------ initialisation
 #
-# An initialiser is split in two: a *draw* per restart key that does not depend on K
-# (k-means++ centres or random rows, K_max of them: the first K are the K-component
-# draw), run with ``lax.map`` so the random sampling compiles once, unbatched; and a
-# *build* per (K, restart) that turns the first K drawn items into parameters.
+# An initialiser is split in two: a *draw* from the restart's key that does not depend
+# on K (k-means++ centres or random rows, K_max of them: the first K are exactly the
+# K-component draw), and a *build* that turns the first K drawn items into parameters.
 
 
 def _params_from_responsibilities(X, w, resp, n_active, structure) -> GMMParams:
@@ -98,16 +98,11 @@ def _params_from_responsibilities(X, w, resp, n_active, structure) -> GMMParams:
     The same M-step (ML weights and means, covariances under the default prior), with
     the prior's scale and the tied denominator counting the live K, not the padded width.
     """
-    _n, d = X.shape
+    d = X.shape[1]
     k = resp.shape[1]
-    eye = jnp.broadcast_to(jnp.eye(d, dtype=X.dtype), (k, d, d))
-    identity = GMMParams(jnp.full(k, 1.0 / k, X.dtype), jnp.zeros((k, d), X.dtype), eye)
-    weighted = resp * w[:, None]
-    counts = jnp.sum(weighted, axis=0)
-    zero = jnp.zeros((), X.dtype)
-    stats = SufficientStatistics(counts, weighted.T @ X,
-                                 jnp.einsum("nk,nd,ne->kde", weighted, X, X), zero, zero, zero)
-    moments = moments_from_statistics(stats, identity, cholesky_factors(eye))
+    stats = statistics_from_responsibilities(X, w, resp)
+    counts = stats.counts
+    moments = moments_from_statistics(stats)
     prior = Prior().resolve(n_components=k, n_features=d)
     prior = prior._replace(
         mean=weighted_mean(X, w),
@@ -119,10 +114,6 @@ def _params_from_responsibilities(X, w, resp, n_active, structure) -> GMMParams:
     return params._replace(weights=counts / jnp.sum(counts), means=moments.mean)
 
 
-def _draw_kmeans_plus_plus(key, X, w, k_max):
-    return kmeans_plus_plus_centres(key, X, w, k_max)
-
-
 def _build_kmeans_plus_plus(centres, X, w, n_active, mask, structure):
     # Dead centres become copies of centre 0; argmin breaks the exact ties to index 0.
     centres = jnp.where(mask[:, None], centres, centres[0])
@@ -130,22 +121,19 @@ def _build_kmeans_plus_plus(centres, X, w, n_active, mask, structure):
     return _params_from_responsibilities(X, w, resp, n_active, structure)
 
 
-def _draw_random_from_data(key, X, w, k_max):
-    return jax.random.choice(key, X.shape[0], (k_max,), replace=False, p=w / jnp.sum(w))
-
-
 def _build_random_from_data(rows, X, w, n_active, mask, structure):
+    # rows: K_max distinct data rows (:func:`ppl_gmm.kmeans.random_rows_centres`), the means.
     d = X.shape[1]
     covariance = _switch(structure, lambda name, c: project_covariance(c, name),
                          weighted_covariance(X, w))
     covariance = covariance / n_active ** (2.0 / d)
     weights = jnp.ones(mask.shape[0], X.dtype) / n_active
-    return GMMParams(weights, X[rows], jnp.broadcast_to(covariance, (mask.shape[0], d, d)))
+    return GMMParams(weights, rows, jnp.broadcast_to(covariance, (mask.shape[0], d, d)))
 
 
 _INITIALISERS = {
-    "kmeans++": (_draw_kmeans_plus_plus, _build_kmeans_plus_plus),
-    "random_from_data": (_draw_random_from_data, _build_random_from_data),
+    "kmeans++": (kmeans_plus_plus_centres, _build_kmeans_plus_plus),
+    "random_from_data": (random_rows_centres, _build_random_from_data),
 }
 
 
@@ -167,7 +155,7 @@ class GridState(NamedTuple):
 
 def _initial_state(problem: EMProblem, params: GMMParams, max_iter: int) -> GridState:
     factors = cholesky_factors(params.covariances)
-    stats = accumulate_statistics(problem.X_blocks, problem.w_blocks, params, factors)
+    stats = accumulate_statistics(problem, params, factors)
     offset = _log_jacobian(problem)
     objective = stats.log_likelihood + offset
     after = lower_bound_at_e_step(stats, params, factors) + offset
@@ -191,10 +179,10 @@ def run_masked_em(problem: EMProblem, init_params: GMMParams, mask, structure, m
         return (state.iteration < max_iter) & ~state.converged & (state.failed_component < 0)
 
     def iterate(state: GridState):
-        moments = moments_from_statistics(state.stats, state.params, state.factors)
+        moments = moments_from_statistics(state.stats)
         params = masked(_m_step_any(moments, structure, None, problem.reg_covar), mask)
         factors = cholesky_factors(params.covariances)
-        stats = accumulate_statistics(problem.X_blocks, problem.w_blocks, params, factors)
+        stats = accumulate_statistics(problem, params, factors)
         objective = stats.log_likelihood + offset
         before = lower_bound(state.stats, moments, params, factors) + offset
         after = lower_bound_at_e_step(stats, params, factors) + offset
@@ -212,24 +200,24 @@ def run_masked_em(problem: EMProblem, init_params: GMMParams, mask, structure, m
 
 
 class CellFit(NamedTuple):
-    """Every restart of one (K, structure) cell; leading axis: restart.
+    """Every restart of one (K, structure) cell.
 
-    Parameters are in internal coordinates, padded to K_max (dead components: weight 0).
-    `best` is the restart with the highest objective among those that did not fail
-    (-1 if all failed), `responsibilities` are that restart's (rows padded to whole
-    blocks), and `classification_log_likelihood` is sum_i max_k log(pi_k N(x_i | theta_k))
-    at every final iterate (user coordinates; with the log-likelihood it gives the ICL).
+    Attributes
+    ----------
+    initial_params : GMMParams
+        Starting points, leading restart axis, internal coordinates, padded to K_max
+        (dead components: weight 0).
+    state : GridState
+        Final EM state of every restart (leading restart axis).
+    best : int scalar
+        The restart with the highest objective among those that did not fail (-1 if
+        all failed; :func:`ppl_gmm.restarts.best_restart`'s rule).
+    responsibilities : (rows, K_max)
+        The best restart's, rows padded to whole blocks.
     """
 
     initial_params: GMMParams
-    params: GMMParams
-    objective: jnp.ndarray
-    classification_log_likelihood: jnp.ndarray
-    n_iter: jnp.ndarray
-    converged: jnp.ndarray
-    failed_component: jnp.ndarray
-    counts: jnp.ndarray
-    trace: EMTrace
+    state: GridState
     best: jnp.ndarray
     responsibilities: jnp.ndarray
 
@@ -269,7 +257,10 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure, *, max_iter: 
     mask = jnp.arange(k_max) < n_active
 
     def starting_point(key):
-        return masked(build(draw(key, X, w, k_max), X, w, n_active, mask, structure), mask)
+        start = build(draw(key, X, w, k_max), X, w, n_active, mask, structure)
+        # Regularised as fit_em's initial M-step is (ppl_gmm.fit._regularised).
+        start = start._replace(covariances=start.covariances + jnp.diag(problem.reg_covar))
+        return masked(start, mask)
 
     # lax.map draws the starting points one restart at a time (the random sampling then
     # compiles unbatched, several times faster); EM runs the restarts as one vmap batch.
@@ -279,7 +270,4 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure, *, max_iter: 
     best = jnp.argmax(jnp.where(usable, state.objective, -jnp.inf))
     responsibilities = block_responsibilities(
         problem.X_blocks, jax.tree.map(lambda a: a[best], state.params))
-    classification = state.stats.classification_log_likelihood + _log_jacobian(problem)
-    return CellFit(start, state.params, state.objective, classification, state.iteration,
-                   state.converged, state.failed_component, state.stats.counts, state.trace,
-                   jnp.where(jnp.any(usable), best, -1), responsibilities)
+    return CellFit(start, state, jnp.where(jnp.any(usable), best, -1), responsibilities)

@@ -45,8 +45,7 @@ import jax
 import jax.numpy as jnp
 
 from .covariance import get_structure
-from .em import SufficientStatistics, m_step, moments_from_statistics
-from .gaussian import cholesky_factors
+from .em import m_step, moments_from_statistics, statistics_from_responsibilities
 from .kmeans import kmeans_plus_plus_centres, lloyd, nearest_centre
 from .model import Prior
 from .params import GMMParams
@@ -91,22 +90,14 @@ def params_from_responsibilities(X, w, resp, covariance_type: str):
     (Fraley & Raftery), so a component holding one or two points still starts with
     a positive definite covariance.
     """
-    _n, d = X.shape
+    d = X.shape[1]
     k = resp.shape[1]
-    identity = GMMParams(jnp.full(k, 1.0 / k, X.dtype), jnp.zeros((k, d), X.dtype),
-                         jnp.broadcast_to(jnp.eye(d, dtype=X.dtype), (k, d, d)))
-    factors = cholesky_factors(identity.covariances)
-    weighted = resp * w[:, None]
-    stats_counts = jnp.sum(weighted, axis=0)
-    sum_y = weighted.T @ X
-    sum_yy = jnp.einsum("nk,nd,ne->kde", weighted, X, X)
-    zero = jnp.zeros((), X.dtype)
-    stats = SufficientStatistics(stats_counts, sum_y, sum_yy, zero, zero, zero)
-    moments = moments_from_statistics(stats, identity, factors)
+    stats = statistics_from_responsibilities(X, w, resp)
+    moments = moments_from_statistics(stats)
     prior = _default_prior(X, w, k)
     params = m_step(moments, covariance_type, prior, jnp.zeros(d, X.dtype))
     # The weights and means of an initial M-step are the plain ML ones.
-    return params._replace(weights=stats_counts / jnp.sum(stats_counts), means=moments.mean)
+    return params._replace(weights=stats.counts / jnp.sum(stats.counts), means=moments.mean)
 
 
 def _default_prior(X, w, k):

@@ -30,7 +30,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._validation import check_data, check_n_components, check_positive_int, check_positive_number
+from ._validation import (
+    check_data,
+    check_feature_scales,
+    check_n_components,
+    check_positive_int,
+    check_positive_number,
+    check_seed,
+)
 from .params import GMMParams
 
 
@@ -325,6 +332,8 @@ def fit_kmeans(
     X = check_data(X)
     n, d = X.shape
     k = check_n_components(n_components, n)
+    check_feature_scales(X)
+    seed = check_seed(seed)
     n_init = check_positive_int(n_init, "n_init")
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_positive_number(tol, "tol", allow_zero=True)

@@ -8,11 +8,11 @@ returns the :class:`matplotlib.axes.Axes` it drew on; functions that draw a grid
 panels take ``axes=`` and return the array of Axes. Nothing is shown or saved: call
 ``fig.savefig`` or let the notebook display the figure.
 
-What is drawn comes from the package's own numbers: responsibilities and densities
-are computed by the same Cholesky-based code the E-step uses
-(:func:`ppl_gmm.gaussian.component_log_joint`), the EM iterates are replayed by
-:func:`ppl_gmm.fit.em_parameter_path`, and the log-likelihood traces are the ones EM
-recorded (:class:`ppl_gmm.params.EMHistory`).
+What is drawn comes from the package's own numbers: the EM iterates are replayed by
+:func:`ppl_gmm.fit.em_parameter_path`, the log-likelihood traces are the ones EM
+recorded (:class:`ppl_gmm.params.EMHistory`), and responsibilities and densities use
+the E-step's Cholesky formula (:func:`ppl_gmm.gaussian.component_log_joint`),
+evaluated in NumPy so that a new figure does not wait for JAX to compile.
 
 Dimensions: d = 1 draws a histogram with the weighted component densities, d = 2 a
 scatter with component ellipses, d > 2 a grid of feature pairs (the marginal of a
@@ -22,16 +22,16 @@ contours of each panel are exact), unless ``features=(i, j)`` picks one pair.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-from jax.nn import logsumexp
 from matplotlib.colors import to_rgb
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
+from matplotlib.ticker import MaxNLocator
+from scipy.linalg import solve_triangular
+from scipy.special import logsumexp
 
 from ._validation import check_data, check_params
-from .gaussian import cholesky_factors, component_log_joint
 from .params import EMHistory, EMResult, GMMParams
 
 __all__ = [
@@ -98,16 +98,28 @@ def _from_sklearn_attributes(model) -> GMMParams:
 
 
 def _component_log_joint(params: GMMParams, X: np.ndarray) -> np.ndarray:
-    """log pi_k + log N(x_i | mu_k, Sigma_k), (n, K): the E-step's own code."""
-    factors = cholesky_factors(jnp.asarray(params.covariances))
-    log_joint, _ = component_log_joint(jnp.asarray(X), jnp.asarray(params.weights),
-                                       jnp.asarray(params.means), factors)
-    return np.asarray(log_joint)
+    """log pi_k + log N(x_i | mu_k, Sigma_k), shape (n, K).
+
+    The E-step's formula (Cholesky factor, whitened residuals, no inverse; see
+    :mod:`ppl_gmm.gaussian`) in NumPy: a figure evaluates it once per panel on a new
+    grid, where JAX would compile for every new shape.
+    """
+    X = np.asarray(X, np.float64)
+    k, d = np.shape(params.means)
+    out = np.empty((X.shape[0], k))
+    with np.errstate(divide="ignore"):  # an empty component: log 0 = -inf, never chosen
+        log_weights = np.log(np.asarray(params.weights, np.float64))
+    for j in range(k):
+        L = np.linalg.cholesky(params.covariances[j])
+        y = solve_triangular(L, (X - params.means[j]).T, lower=True)
+        out[:, j] = (log_weights[j] - 0.5 * d * np.log(2.0 * np.pi)
+                     - np.sum(np.log(np.diag(L))) - 0.5 * np.sum(y * y, axis=0))
+    return out
 
 
 def _responsibilities(params: GMMParams, X: np.ndarray) -> np.ndarray:
     log_joint = _component_log_joint(params, X)
-    return np.exp(log_joint - np.asarray(logsumexp(log_joint, axis=1, keepdims=True)))
+    return np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
 
 
 def _marginal(params: GMMParams, features) -> GMMParams:
@@ -135,6 +147,13 @@ def _check_features(features, d):
     if len(set(features)) != len(features):
         raise ValueError(f"features must be distinct, got {features}.")
     return features
+
+
+def _check_sigmas(sigmas) -> tuple:
+    sigmas = tuple(float(s) for s in np.atleast_1d(sigmas))
+    if not sigmas or not all(np.isfinite(s) and s > 0 for s in sigmas):
+        raise ValueError(f"sigmas must be positive numbers (Mahalanobis radii), got {sigmas}.")
+    return sigmas
 
 
 def _data_for(params: GMMParams, X):
@@ -234,9 +253,9 @@ def _density_contours(ax, params: GMMParams, X, lo, hi, n_grid=160):
     """
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], n_grid), np.linspace(lo[1], hi[1], n_grid))
     grid = np.column_stack([gx.ravel(), gy.ravel()])
-    log_f = np.asarray(logsumexp(_component_log_joint(params, grid), axis=1)).reshape(gx.shape)
+    log_f = logsumexp(_component_log_joint(params, grid), axis=1).reshape(gx.shape)
     if X is not None:
-        at_data = np.asarray(logsumexp(_component_log_joint(params, X), axis=1))
+        at_data = logsumexp(_component_log_joint(params, X), axis=1)
         levels = np.quantile(at_data, [0.1, 0.25, 0.5, 0.75, 0.9])
     else:
         top = log_f.max()
@@ -376,7 +395,7 @@ def plot_mixture(model, X=None, *, ax=None, axes=None, features=None, sigmas=(1,
     d = params.n_features
     names = _feature_names(feature_names, d)
     features = _check_features(features, d)
-    sigmas = tuple(float(s) for s in sigmas)
+    sigmas = _check_sigmas(sigmas)
     colors = component_colors(params.n_components)
 
     if features is None:
@@ -456,6 +475,7 @@ def plot_em_steps(result: EMResult, X, iterations=(0, 1, 2, 5, 20), *, axes=None
     if d > 1 and len(features) != 2:
         raise ValueError(f"features must name two columns, got {features}.")
     names = _feature_names(feature_names, d)
+    sigmas = _check_sigmas(sigmas)
     n_steps = max(iterations)
     if n_steps == 0:
         path = GMMParams(*(np.asarray(a)[None] for a in result.initial_params))
@@ -589,8 +609,8 @@ def plot_log_likelihood(runs, *, ax=None, lower_bound=None, gap=False, labels=No
                 label=label if i < max_legend else None)
         if lower_bound and len(objective) > 1:
             ax.plot(t[1:], shown(np.asarray(history.lower_bound)[1:]),
-                    color="#d62728" if single else colors[i], ls="--", lw=1.0, marker="x",
-                    markersize=4,
+                    color="#d62728" if single else colors[i], ls="--", lw=1.0,
+                    marker="x" if single else None, markersize=4,
                     label=(r"EM lower bound $\mathcal{L}(q_{t-1}, \theta_t)$" if i == 0
                            else None))
     ax.set_xlabel("EM iteration t")
@@ -833,6 +853,7 @@ def plot_landscape(landscape, *, ax=None, atol=1e-4, value_label=None):
     ax.set_yticks(y, [f"{v:.3f}  (best)" if i == 0 else f"{v:.3f}  (Δ = {v - best:.3g})"
                       for i, v in enumerate(values)], fontsize=8)
     ax.set_xlim(0, counts.max() * 1.35)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("restarts reaching this optimum")
     ax.set_ylabel(value_label)
     ax.grid(axis="x", alpha=0.3)
@@ -886,26 +907,33 @@ def plot_trace(idata, var_names=_DEFAULT_VARS, *, axes=None, **kwargs):
     """ArviZ trace plot (densities and traces per chain), e.g. of relabelled draws.
 
     Label switching makes raw mixture traces jump between modes; relabel the draws
-    first (align every draw to a reference solution), then the traces of each
-    component's parameters should overlap across chains.
+    first (:func:`ppl_gmm.relabel.relabel`), then the traces of each component's
+    parameters should overlap across chains.
 
     Parameters
     ----------
     idata : arviz.InferenceData
     var_names : sequence of str
     axes : ndarray of Axes, optional
-        Passed to ``arviz.plot_trace`` as `axes`.
+        Passed to ``arviz.plot_trace`` as `axes`, shape (len(var_names), 2).
     **kwargs
         Other ``arviz.plot_trace`` options (``compact`` defaults to True).
 
     Returns
     -------
-    ndarray of Axes
+    ndarray of Axes, shape (len(var_names), 2)
     """
     import arviz as az
 
+    var_names = list(var_names)
     kwargs.setdefault("compact", True)
-    return az.plot_trace(idata, var_names=list(var_names), axes=axes, **kwargs)
+    if axes is None:
+        kwargs.setdefault("figsize", (11.0, 2.4 * len(var_names) + 0.4))
+    drawn = az.plot_trace(idata, var_names=var_names, axes=axes, **kwargs)
+    if axes is None:
+        # ArviZ's default layout lets the titles run into the tick labels above them.
+        np.ravel(drawn)[0].figure.set_layout_engine("constrained")
+    return drawn
 
 
 def plot_rank(idata, var_names=_DEFAULT_VARS, *, axes=None, **kwargs):
@@ -916,6 +944,7 @@ def plot_rank(idata, var_names=_DEFAULT_VARS, *, axes=None, **kwargs):
     idata : arviz.InferenceData
     var_names : sequence of str
     axes : ndarray of Axes, optional
+        One per scalar parameter (e.g. K x d for the means).
     **kwargs
         Other ``arviz.plot_rank`` options.
 
@@ -925,7 +954,10 @@ def plot_rank(idata, var_names=_DEFAULT_VARS, *, axes=None, **kwargs):
     """
     import arviz as az
 
-    return az.plot_rank(idata, var_names=list(var_names), ax=axes, **kwargs)
+    drawn = az.plot_rank(idata, var_names=list(var_names), ax=axes, **kwargs)
+    if axes is None:
+        np.ravel(drawn)[0].figure.set_layout_engine("constrained")
+    return drawn
 
 
 def plot_loo_comparison(comparison, *, ax=None, **kwargs):

@@ -3,15 +3,21 @@
 EM only finds a local maximum, so one runs it from many starting points and keeps
 the best. Here the starting points of all restarts are drawn at once (the
 initialiser ``vmap``-ed over a batch of keys) and EM runs on all of them in one
-compiled program (:func:`run_em_batch`): the loop body of :func:`ppl_gmm.em.run_em`,
-``vmap``-ed over the restarts, inside one ``lax.while_loop`` that goes on while any
-restart is still running. A restart that has converged or failed keeps its state
-(a per-restart select), so a restart that degenerates (an empty component, a
-covariance collapsing onto a few points) is marked failed and cannot disturb the
-others. The batch costs as many iterations as its slowest restart.
+compiled program: the loop body of :func:`ppl_gmm.em.run_em`
+(:func:`ppl_gmm.em.em_iteration`) ``vmap``-ed over restarts inside one
+``lax.while_loop``. A restart that has converged or failed keeps its state (a
+per-restart select), so a restart that degenerates (an empty component, a covariance
+collapsing onto a few points) is marked failed and cannot disturb the others.
 
-When the batch would need more memory than ``MEMORY_BUDGET`` bytes the restarts run
-in equal chunks (the last one padded, so one compilation serves every chunk).
+Two schedules, the same numbers (each restart takes exactly the steps it takes alone):
+
+- lockstep (:func:`run_em_batch`): one lane per restart; the loop runs as long
+  as the slowest restart. Best where a batch costs about what one run costs (an
+  accelerator, or tiny problems dominated by per-operation overhead).
+- queued (:func:`run_em_queue`): a few lanes; a lane whose restart stops takes the next
+  waiting one, so the work is the sum of the restarts' iterations rather than the
+  batch size times the longest. Best on a CPU, where the cost is the arithmetic;
+  the default there is ``CPU_LANES`` lanes.
 
 Keys: restart r uses ``jax.random.key(seed)`` for r = 0, so restart 0 starts where
 ``fit_em(..., n_init=1)`` starts, and ``jax.random.fold_in(key(seed), r)`` for r >= 1.
@@ -179,29 +185,120 @@ def run_em_batch(problem: EMProblem, init_params: GMMParams, covariance_type: st
     return states._replace(trace=EMTrace(*(buffer.T for buffer in trace)))
 
 
+def _rows(mask, a):
+    """Broadcast a per-restart mask (B,) against an array with leading axis B."""
+    return mask.reshape(mask.shape + (1,) * (a.ndim - 1))
+
+
+@functools.partial(jax.jit,
+                   static_argnames=("covariance_type", "max_iter", "variant", "slots"))
+def run_em_queue(problem: EMProblem, init_params: GMMParams, covariance_type: str,
+                 max_iter: int, variant: str = "soft", slots: int = 4) -> EMState:
+    """:func:`ppl_gmm.em.run_em` for a batch of starting points through `slots` lanes.
+
+    One program, one ``lax.while_loop``: `slots` restarts advance together (the loop
+    body :func:`ppl_gmm.em.em_iteration` ``vmap``-ed over the lanes); when a restart
+    stops, its final state is stored and the next waiting restart takes its lane. The
+    work is then about the sum of the restarts' iterations instead of the batch size
+    times the slowest restart's, which matters where the arithmetic, not the number of
+    dispatched operations, sets the cost (a CPU). Each restart takes exactly the steps
+    it takes alone.
+
+    Returns
+    -------
+    EMState
+        Every field with a leading restart axis, as ``vmap(run_em)`` returns it.
+    """
+    r = init_params.weights.shape[0]
+    b = min(slots, r)
+    starts = jax.vmap(lambda p: initial_state(problem, p, covariance_type, 0, variant))(
+        init_params)
+    trace = EMTrace(*(jnp.full((r, max_iter + 1), jnp.nan, a.dtype).at[:, 0].set(a[:, 0])
+                      for a in starts.trace))
+    starts = starts._replace(trace=None)
+
+    def running(s):
+        return still_running(s, max_iter)
+
+    def retire_and_refill(carry):
+        lanes, lane_id, next_id, results = carry
+        done = (lane_id >= 0) & ~running(lanes)
+        target = jnp.where(done, lane_id, r)  # r is out of bounds: dropped
+        results = jax.tree.map(lambda res, s: res.at[target].set(s, mode="drop"), results,
+                               lanes)
+        new_id = next_id + jnp.cumsum(done) - 1
+        refill = done & (new_id < r)
+        fresh = jax.tree.map(lambda a: a[jnp.clip(new_id, 0, r - 1)], starts)
+        lanes = jax.tree.map(lambda f, s: jnp.where(_rows(refill, f), f, s), fresh, lanes)
+        lane_id = jnp.where(done, jnp.where(refill, new_id, -1), lane_id)
+        return lanes, lane_id, next_id + jnp.sum(done), results
+
+    def keep_going(carry):
+        return jnp.any(carry[1] >= 0)
+
+    def iterate(carry):
+        lanes, lane_id, next_id, results, trace = carry
+        any_done = jnp.any((lane_id >= 0) & ~running(lanes))
+        lanes, lane_id, next_id, results = lax.cond(
+            any_done, retire_and_refill, lambda c: c, (lanes, lane_id, next_id, results))
+        on = (lane_id >= 0) & running(lanes)
+        new, entries = jax.vmap(lambda s: em_iteration(problem, s, covariance_type, variant))(
+            lanes)
+        lanes = jax.tree.map(lambda n, s: jnp.where(_rows(on, n), n, s), new, lanes)
+        rows = jnp.where(on, lane_id, r)
+        trace = EMTrace(*(buffer.at[rows, lanes.iteration].set(entry, mode="drop")
+                          for buffer, entry in zip(trace, entries, strict=True)))
+        return lanes, lane_id, next_id, results, trace
+
+    lanes = jax.tree.map(lambda a: a[:b], starts)
+    carry = (lanes, jnp.arange(b), jnp.asarray(b), starts, trace)
+    _, _, _, results, trace = lax.while_loop(keep_going, iterate, carry)
+    return results._replace(trace=trace)
+
+
+#: Restarts advancing together on a CPU (where the batch's cost is its arithmetic).
+CPU_LANES = 4
+
+
+def default_lanes(problem: EMProblem, n_components: int, max_iter: int, n_init: int) -> int:
+    """Restarts advancing together: all of them on an accelerator (memory permitting),
+    ``CPU_LANES`` on a CPU."""
+    lanes = default_batch_size(problem, n_components, max_iter)
+    if jax.default_backend() == "cpu":
+        lanes = min(lanes, CPU_LANES)
+    return max(1, min(lanes, n_init))
+
+
 def run_restarts(problem: EMProblem, init_params: GMMParams, covariance_type: str,
                  max_iter: int, variant: str = "soft", batch_size: int | None = None):
-    """Run EM from every starting point in `init_params` (leading restart axis).
+    """Run EM from every starting point in `init_params` (leading restart axis), one program.
 
-    Returns the batched final :class:`ppl_gmm.em.EMState` (leading restart axis).
+    `batch_size` restarts advance together (default :func:`default_lanes`): all of them
+    in lockstep (:func:`run_em_batch`), or fewer lanes fed from a queue
+    (:func:`run_em_queue`). Returns the final :class:`ppl_gmm.em.EMState` of every
+    restart (leading restart axis).
     """
     k = init_params.weights.shape[-1]
-    if batch_size is None:
-        batch_size = default_batch_size(problem, k, max_iter)
-    return batched_map(
-        lambda p: run_em_batch(problem, p, covariance_type=covariance_type, max_iter=max_iter,
-                               variant=variant),
-        init_params, batch_size,
-    )
+    r = init_params.weights.shape[0]
+    lanes = batch_size or default_lanes(problem, k, max_iter, r)
+    if lanes >= r:
+        return run_em_batch(problem, init_params, covariance_type=covariance_type,
+                            max_iter=max_iter, variant=variant)
+    return run_em_queue(problem, init_params, covariance_type=covariance_type,
+                        max_iter=max_iter, variant=variant, slots=lanes)
 
 
 def failure_reason(component: int, n_iter: int, holds: float) -> str:
     """Why a restart failed, from its failing component and that component's responsibility."""
     if component < 0:
         return ""
-    where = "at the initial parameters" if n_iter == 0 else f"at iteration {n_iter}"
-    kind = "empty" if not np.isfinite(holds) or holds < 1.0 else "collapsed"
-    return (f"component {component} {kind} {where}: covariance not positive definite "
+    if n_iter == 0 or not np.isfinite(holds):
+        return (f"component {component}'s initial covariance is not positive definite (its "
+                "starting points are too few, or vary in fewer directions than there are "
+                "features)")
+    where = f"at iteration {n_iter}"
+    kind = "empty" if holds < 1.0 else "collapsed"
+    return (f"component {component} {kind} {where}: its covariance is singular "
             f"(holds {holds:.3g} observations' worth of responsibility)")
 
 
@@ -317,14 +414,28 @@ def restart_table(*, objective, n_iter, converged, failed, reasons, seed, params
     )
 
 
-def table_from_states(states, problem: EMProblem, init_params: GMMParams, seed) -> RestartTable:
-    """A :class:`RestartTable` from batched final EM states (internal coordinates)."""
-    to_user = jax.vmap(problem.coordinates.params_to_user)
+def _to_user(params: GMMParams, shift: np.ndarray, scale: np.ndarray) -> GMMParams:
+    """Internal -> user coordinates on host arrays (any leading axes)."""
+    return GMMParams(np.asarray(params.weights), shift + np.asarray(params.means) * scale,
+                     np.asarray(params.covariances) * scale[:, None] * scale[None, :])
+
+
+def table_from_states(states, problem: EMProblem, init_params: GMMParams, seed,
+                      batched: bool = True) -> RestartTable:
+    """A :class:`RestartTable` from final EM states (internal coordinates).
+
+    `states` and `init_params` have a leading restart axis, or none with
+    ``batched=False`` (a single run). One transfer to the host, then NumPy.
+    """
     host = jax.device_get((states.objective, states.iteration, states.converged,
                            states.failed_component, states.stats.counts,
-                           states.trace.log_likelihood, to_user(states.params),
-                           to_user(init_params)))
-    objective, n_iter, converged, failed_component, counts, ll_trace, params, initial = host
+                           states.trace.log_likelihood, states.params, init_params,
+                           problem.coordinates))
+    *arrays, coords = host
+    if not batched:
+        arrays = jax.tree.map(lambda a: np.asarray(a)[None], arrays)
+    objective, n_iter, converged, failed_component, counts, ll_trace, params, initial = arrays
+    shift, scale = np.asarray(coords.shift), np.asarray(coords.scale)
     rows = np.arange(len(objective))
     reasons = [failure_reason(int(c), int(t), float(counts[r, c]) if c >= 0 else 0.0)
                for r, (c, t) in enumerate(zip(failed_component, n_iter, strict=True))]
@@ -332,8 +443,8 @@ def table_from_states(states, problem: EMProblem, init_params: GMMParams, seed) 
     last_good = np.where(failed_component >= 0, np.maximum(n_iter - 1, 0), n_iter)
     return restart_table(
         objective=objective, n_iter=n_iter, converged=converged, failed=failed_component >= 0,
-        reasons=reasons, seed=seed, params=params, initial_params=initial,
-        log_likelihood=ll_trace[rows, last_good],
+        reasons=reasons, seed=seed, params=_to_user(params, shift, scale),
+        initial_params=_to_user(initial, shift, scale), log_likelihood=ll_trace[rows, last_good],
     )
 
 

@@ -44,13 +44,13 @@ from ._validation import (
     check_n_components,
     check_positive_int,
     check_positive_number,
+    check_seed,
 )
 from .covariance import COVARIANCE_TYPES, get_structure, n_parameters
-from .em import Coordinates, EMTrace
 from .fit import DEFAULT_BLOCK_SIZE, ConvergenceWarning, make_problem
 from .grid import GRID_INITS, fit_cell, structure_index
 from .params import EMHistory, EMResult, GMMParams
-from .restarts import failure_reason, restart_keys, restart_table
+from .restarts import restart_keys, table_from_states
 
 __all__ = ["CRITERIA", "Selection", "select"]
 
@@ -158,8 +158,8 @@ def select(
         default, so a cell that collapses onto a few points fails and is reported.
     block_size : int
     progress : bool or None
-        A tqdm progress bar over the grid's fits (updated per structure: the K values
-        and restarts of a structure run as one batch). None shows it only on a terminal.
+        A tqdm progress bar over the grid's fits (updated per cell: a cell's restarts
+        run as one batch). None shows it only on a terminal.
 
     Returns
     -------
@@ -182,6 +182,7 @@ def select(
             "the cells with ppl_gmm.fit_em."
         )
     n_init = check_positive_int(n_init, "n_init")
+    seed = check_seed(seed)
     max_iter = check_positive_int(max_iter, "max_iter")
     block_size = check_positive_int(block_size, "block_size")
     tol = check_positive_number(tol, "tol", allow_zero=True)
@@ -245,48 +246,45 @@ def _check_covariance_types(covariance_types) -> list[str]:
 
 
 def _cell(fitted, k: int, structure: str, problem, n: int, options: dict):
-    """The table row and EMResult of one (K, structure) cell from the batched fit."""
-    d = problem.X_blocks.shape[-1]
-    p = n_parameters(structure, k, d)
-    # Host arrays: the map broadcasts over the restart axis, no device round trip.
-    coordinates = Coordinates(*map(np.asarray, problem.coordinates))
-    params, initial = (coordinates.params_to_user(GMMParams(*(a[:, :k] for a in part)))
-                       for part in (fitted.params, fitted.initial_params))
-    failed_component = fitted.failed_component
-    n_iter = fitted.n_iter
-    reasons = [failure_reason(int(c), int(t), float(fitted.counts[r, c]) if c >= 0 else 0.0)
-               for r, (c, t) in enumerate(zip(failed_component, n_iter, strict=True))]
-    restarts = restart_table(
-        objective=fitted.objective, n_iter=n_iter, converged=fitted.converged,
-        failed=failed_component >= 0, reasons=reasons, seed=options["seed"], params=params,
-        initial_params=initial, log_likelihood=fitted.objective,
-    )
-    best = int(fitted.best)
+    """The table row and EMResult of one (K, structure) cell from its batched fit."""
+    p = n_parameters(structure, k, problem.X_blocks.shape[-1])
+    state = fitted.state
+
+    def live(params):
+        return GMMParams(*(a[:, :k] for a in params))
+
+    # The cell's restarts as fit_em reports them: live components only, user units.
+    state = state._replace(params=live(state.params),
+                           stats=state.stats._replace(counts=state.stats.counts[:, :k]))
+    restarts = table_from_states(state, problem, live(fitted.initial_params), options["seed"])
+    best = restarts.best
     row = dict(n_components=k, covariance_type=structure, n_parameters=p,
                failed_restarts=restarts.n_failed)
     if best < 0:
         nan = float("nan")
         row |= dict(log_likelihood=nan, bic=nan, aic=nan, icl=nan, bic_mclust=nan,
-                    n_iter=int(n_iter[0]), converged=False,
-                    error=f"all {len(reasons)} restarts failed; restart 0: {reasons[0]}")
+                    n_iter=int(restarts.n_iter[0]), converged=False,
+                    error=f"all {len(restarts)} restarts failed; restart 0: {restarts.reason[0]}")
         return None, row
-    log_lik = float(fitted.objective[best])
+    log_lik = float(state.objective[best])
     bic = -2.0 * log_lik + p * np.log(n)
-    entropy_term = log_lik - float(fitted.classification_log_likelihood[best])
-    t = int(n_iter[best])
+    # sum_i log r_{i, z_i} = C - log L, C the classification log-likelihood (the units'
+    # log-Jacobian cancels in the difference).
+    hard_assignment = float(state.stats.classification_log_likelihood[best]
+                            - state.stats.log_likelihood[best])
+    t = int(state.iteration[best])
     row |= dict(log_likelihood=log_lik, bic=bic, aic=-2.0 * log_lik + 2.0 * p,
-                icl=bic + 2.0 * entropy_term, bic_mclust=-bic, n_iter=t,
-                converged=bool(fitted.converged[best]), error="")
-    trace = EMTrace(*(np.asarray(a[best, : t + 1]) for a in fitted.trace))
+                icl=bic - 2.0 * hard_assignment, bic_mclust=-bic, n_iter=t,
+                converged=bool(state.converged[best]), error="")
     result = EMResult(
-        params=GMMParams(*(a[best] for a in params)),
+        params=GMMParams(*(a[best] for a in restarts.params)),
         log_likelihood=log_lik,
         objective=log_lik,
         n_iter=t,
         converged=row["converged"],
         responsibilities=np.asarray(fitted.responsibilities[:n, :k]),
-        history=EMHistory(*trace),
-        initial_params=GMMParams(*(a[best] for a in initial)),
+        history=EMHistory(*(np.asarray(a[best, : t + 1]) for a in state.trace)),
+        initial_params=GMMParams(*(a[best] for a in restarts.initial_params)),
         covariance_type=structure,
         prior=None,
         reg_covar=options["reg_covar"],

@@ -1,9 +1,20 @@
 """Shared fixtures: the built-in faithful data and data drawn from gmm_model itself."""
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 import ppl_gmm as pg
+
+# Hypothesis budgets for every property / fuzz suite: "ci" (CI=true) is small and
+# derandomised, "dev" the local default, "thorough" (HYPOTHESIS_PROFILE=thorough) large.
+_HYPOTHESIS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=6, derandomize=True, **_HYPOTHESIS)
+settings.register_profile("dev", max_examples=15, **_HYPOTHESIS)
+settings.register_profile("thorough", max_examples=200, **_HYPOTHESIS)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,8 @@
 """Execute the notebooks once per test session; shared by test_notebooks and test_docs.
 
+The kernels run with ``CI=true``: the notebooks' smaller settings, so the suite stays
+fast; a reader running a notebook by hand gets the full settings.
+
 Each notebook runs in a fresh kernel of this interpreter (nbclient), with the
 notebooks folder as its working directory, and the executed copy is written to a
 session temporary folder: test_notebooks checks the runs, test_docs builds the site
@@ -9,6 +12,7 @@ from the executed copies, so no notebook runs twice. The copies in git stay stri
 from __future__ import annotations
 
 import atexit
+import os
 import functools
 import shutil
 import tempfile
@@ -49,7 +53,8 @@ def execute(name: str) -> Path:
         kernel_name=NATIVE_KERNEL_NAME,
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     )
-    client.execute()
+    # The notebooks' CI mode (smaller settings), whatever the machine running the tests.
+    client.execute(env={**os.environ, "CI": "true"})
     out = output_dir() / name
     nbformat.write(notebook, out)
     return out

@@ -134,7 +134,11 @@ def test_block_size_changes_only_rounding(drawn):
     blocks = pg.fit_em(X, 3, seed=5, max_iter=40, tol=0.0, block_size=37)
     for a, b in zip(whole.params, blocks.params, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(whole.history.objective, blocks.history.objective, rtol=1e-12)
+    # tol = 0 stops at an exact fixed point, which rounding may reach one step apart.
+    steps = min(whole.n_iter, blocks.n_iter) + 1
+    assert abs(whole.n_iter - blocks.n_iter) <= 1
+    np.testing.assert_allclose(whole.history.objective[:steps], blocks.history.objective[:steps],
+                               rtol=1e-12)
 
 
 def test_same_seed_same_fit_other_seed_other_start(faithful):

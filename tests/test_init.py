@@ -33,8 +33,8 @@ PAIRS = [(name, ct) for i, name in enumerate(NAMES)
 
 
 @pytest.mark.parametrize(("name", "covariance_type"), PAIRS)
-def test_initialiser_is_valid_and_deterministic(drawn, name, covariance_type):
-    X = drawn[0]
+def test_initialiser_is_valid_and_deterministic(faithful, name, covariance_type):
+    X = faithful  # the shapes of the scale test below: one compilation serves both
     first = pg.initial_parameters(X, 3, init=name, seed=4, covariance_type=covariance_type)
     assert_valid(first, 3, X.shape[1], covariance_type)
     again = pg.initial_parameters(X, 3, init=name, seed=4, covariance_type=covariance_type)

@@ -112,6 +112,10 @@ def test_hard_em_objective_is_the_classification_likelihood(drawn):
     # and hard EM is not soft EM: soft EM from the same start reaches a higher likelihood.
     soft = pg.fit_em(X, 3, seed=1)
     assert soft.log_likelihood > result.log_likelihood
+    # Hard EM restarts run batched too; restart 0 is the single run above.
+    batched = pg.fit_em(X, 3, variant="hard", seed=1, n_init=4)
+    assert batched.restarts.objective[0] == pytest.approx(result.objective, rel=1e-12)
+    assert batched.objective == batched.restarts.objective.max()
 
 
 def test_fixed_variance_em_estimates_only_weights_and_means(faithful):
@@ -126,6 +130,12 @@ def test_fixed_variance_em_estimates_only_weights_and_means(faithful):
     assert result.objective == pytest.approx(marginal, rel=1e-12)
     check = pg.cross_check(result, faithful)  # gradient judged on weights and means only
     assert check.passed and check.stationary
+    # Every restart of a batch keeps the fixed covariance, from its start to its end.
+    table = pg.fit_em(faithful, 3, covariance_type="spherical", fixed_variance=4.0,
+                      n_init=3).restarts
+    for params in (table.params, table.initial_params):
+        np.testing.assert_array_equal(params.covariances,
+                                      np.broadcast_to(4.0 * np.eye(2), (3, 3, 2, 2)))
 
 
 def test_fixed_variance_em_tends_to_kmeans_as_sigma_shrinks(faithful):

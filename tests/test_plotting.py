@@ -10,6 +10,8 @@ import io
 import os
 import subprocess
 import sys
+import textwrap
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -22,8 +24,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgb
 from matplotlib.patches import Ellipse
-from scipy.stats import norm
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal, norm
 
 import ppl_gmm as pg
 from ppl_gmm import plotting
@@ -61,6 +65,16 @@ def ellipses(ax):
     return [p for p in ax.patches if isinstance(p, Ellipse)]
 
 
+def assert_ellipse_is_contour(patch, mean, cov, n_sigma):
+    """Every vertex of the drawn ellipse lies at Mahalanobis distance n_sigma from mean."""
+    vertices = patch.get_patch_transform().transform(patch.get_path().vertices)
+    diff = vertices - np.asarray(mean)
+    distance2 = np.einsum("ij,ij->i", diff, np.linalg.solve(cov, diff.T).T)
+    # The path is a polygon of Bezier control points: vertices on the curve sit exactly
+    # on it, control points slightly outside; the curve points are every third one.
+    np.testing.assert_allclose(distance2[::3], n_sigma**2, rtol=1e-9)
+
+
 def legend_texts(ax_or_fig):
     legend = ax_or_fig.get_legend() if hasattr(ax_or_fig, "get_legend") else None
     if legend is None:
@@ -88,18 +102,18 @@ def faithful_fit(faithful):
 
 
 def test_importing_the_package_does_not_import_matplotlib():
-    code = ("import sys, ppl_gmm; "
-            "bad = [m for m in ('matplotlib', 'arviz', 'ppl_gmm.plotting') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=False)
-    assert run.returncode == 0, f"import ppl_gmm imported {run.stdout.strip()}"
-    # ... and the lazy attribute gives the module when asked for.
-    code = "import sys, ppl_gmm; ppl_gmm.plotting.plot_mixture; print('matplotlib' in sys.modules)"
+    code = textwrap.dedent("""\
+        import sys
+        import ppl_gmm
+        heavy = ("matplotlib", "arviz", "ppl_gmm.plotting")
+        print([m for m in heavy if m in sys.modules])
+        ppl_gmm.plotting.plot_mixture  # the lazy attribute imports it on first use
+        print("matplotlib" in sys.modules)
+        """)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=False)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "True"
+    assert run.stdout.split("\n")[:2] == ["[]", "True"], run.stdout
 
 
 def test_em_steps_panels_replay_the_run_and_colour_points_by_responsibilities(
@@ -113,22 +127,22 @@ def test_em_steps_panels_replay_the_run_and_colour_points_by_responsibilities(
         assert ax.get_title() == f"iteration t = {t}"
         drawn = ellipses(ax)
         assert len(drawn) == 2
-        # Ellipse k sits at the mean of theta_t and has the 1-sigma axes of Sigma_k.
+        # Ellipse k is the 1-sigma contour of component k at theta_t.
         for k, patch in enumerate(drawn):
             np.testing.assert_allclose(patch.center, path.means[t, k], atol=1e-12)
-            eig = np.linalg.eigvalsh(path.covariances[t, k])
-            np.testing.assert_allclose(sorted([patch.width, patch.height]),
-                                       sorted(2 * np.sqrt(eig)), rtol=1e-10)
+            assert_ellipse_is_contour(patch, path.means[t, k], path.covariances[t, k], 1.0)
     np.testing.assert_allclose(ellipses(axes[0])[0].center, [-1.5, 1.0])
-    # At the final iterate the colours are the fit's own responsibilities, mixed.
+    # At the final iterate the colours are the fit's own responsibilities mixing blue
+    # (component 0) and red (component 1).
     last = plotting.plot_em_steps(bishop_fit, standardised, [bishop_fit.n_iter])[0]
     points = next(c for c in last.collections if isinstance(c, PathCollection))
-    expected = plotting.mixed_colors(bishop_fit.responsibilities)
+    blue, red = np.array(to_rgb("#1f77b4")), np.array(to_rgb("#d62728"))
+    r = bishop_fit.responsibilities
+    expected = r[:, :1] * blue + r[:, 1:] * red
     np.testing.assert_allclose(points.get_facecolors()[:, :3], expected, atol=1e-9)
     # At t = 0 some points are shared, so some colours are genuine mixtures (purple).
     first = next(c for c in axes[0].collections if isinstance(c, PathCollection))
     rgb = first.get_facecolors()[:, :3]
-    blue, red = plotting.component_colors(2)
     distance = np.minimum(np.abs(rgb - blue).sum(1), np.abs(rgb - red).sum(1))
     assert np.sum(distance > 0.3) >= 5
     assert axes[-1].get_xlabel() == "eruptions (std.)"
@@ -153,13 +167,11 @@ def test_mixture_2d_draws_k_ellipses_per_sigma_level_and_density_contours(faithf
     assert len(drawn) == 2 * 3
     params = faithful_fit.params
     for k in range(2):
-        eig = np.linalg.eigvalsh(params.covariances[k])
         mine = [p for p in drawn if p.get_gid().startswith(f"component-{k}-")]
         assert [p.get_gid() for p in mine] == [f"component-{k}-sigma-{s}" for s in (1, 2, 3)]
         for s, patch in zip((1, 2, 3), mine, strict=True):
             np.testing.assert_allclose(patch.center, params.means[k])
-            np.testing.assert_allclose(sorted([patch.width, patch.height]),
-                                       sorted(2 * s * np.sqrt(eig)), rtol=1e-10)
+            assert_ellipse_is_contour(patch, params.means[k], params.covariances[k], s)
     assert ax.get_xlabel() == FAITHFUL_NAMES[0] and ax.get_ylabel() == FAITHFUL_NAMES[1]
     texts = legend_texts(ax)
     assert texts[:2] == [f"component {k + 1} (π = {w:.2f})" for k, w in
@@ -169,9 +181,13 @@ def test_mixture_2d_draws_k_ellipses_per_sigma_level_and_density_contours(faithf
     assert len(contours) == 1 and len(contours[0].levels) == 5
     # Every point is drawn in the colour of its most responsible component.
     points = next(c for c in ax.collections if isinstance(c, PathCollection))
-    colours = plotting.component_colors(2)[faithful_fit.labels]
+    colours = np.array([to_rgb("#1f77b4"), to_rgb("#d62728")])[faithful_fit.labels]
     np.testing.assert_allclose(points.get_facecolors()[:, :3], colours)
     assert_not_blank(render(ax.figure, "mixture_2d"))
+    with pytest.raises(ValueError, match="sigmas"):
+        plotting.plot_mixture(faithful_fit, faithful, sigmas=(1, -2))
+    with pytest.raises(ValueError, match="3 columns"):
+        plotting.plot_mixture(faithful_fit, np.ones((5, 3)))
 
 
 def test_mixture_without_data_and_from_a_scikit_learn_estimator(faithful):
@@ -214,16 +230,19 @@ def test_mixture_1d_histogram_and_weighted_component_densities(faithful):
 
 @pytest.fixture(scope="module")
 def iris():
+    """Iris (d = 4) and a K = 3 fit by scikit-learn (which the plots read like ours)."""
     from sklearn.datasets import load_iris
+    from sklearn.mixture import GaussianMixture
 
     data = load_iris()
-    return data.data, [name.replace(" (cm)", "") for name in data.feature_names]
+    fit = GaussianMixture(3, random_state=0).fit(data.data)
+    return data.data, [name.replace(" (cm)", "") for name in data.feature_names], fit
 
 
 def test_mixture_d4_draws_a_grid_of_exact_marginal_pairs(iris):
-    X, names = iris
-    fit = pg.fit_em(X, 3, seed=0)
-    grid = plotting.plot_mixture(fit, X, feature_names=names)
+    X, names, sk = iris
+    fit = pg.GMMParams(sk.weights_, sk.means_, sk.covariances_)
+    grid = plotting.plot_mixture(sk, X, feature_names=names)
     assert grid.shape == (4, 4)
     for i in range(4):
         for j in range(4):
@@ -236,10 +255,9 @@ def test_mixture_d4_draws_a_grid_of_exact_marginal_pairs(iris):
                 drawn = ellipses(ax)
                 assert len(drawn) == 3 * 3
                 # The ellipse of the pair (j, i) is the marginal of the 4-d component.
-                cov = fit.params.covariances[0][np.ix_([j, i], [j, i])]
-                np.testing.assert_allclose(sorted([drawn[0].width, drawn[0].height]),
-                                           sorted(2 * np.sqrt(np.linalg.eigvalsh(cov))))
-                np.testing.assert_allclose(drawn[0].center, fit.params.means[0, [j, i]])
+                cov = fit.covariances[0][np.ix_([j, i], [j, i])]
+                assert_ellipse_is_contour(drawn[0], fit.means[0, [j, i]], cov, 1.0)
+                np.testing.assert_allclose(drawn[0].center, fit.means[0, [j, i]])
     assert grid[3, 0].get_xlabel() == names[0] and grid[3, 0].get_ylabel() == names[3]
     assert len(legend_texts(grid[0, 0].figure)) == 3
     assert_not_blank(render(grid[0, 0].figure, "mixture_pairs"))
@@ -315,8 +333,8 @@ def test_uncertainty_1d_and_pairs(faithful, iris):
                                1 - fit.responsibilities.max(axis=1), atol=1e-12)
     assert "uncertainty" in ax.get_ylabel()
     assert_not_blank(render(ax.figure, "uncertainty_1d"))
-    Xi, names = iris
-    grid = plotting.plot_uncertainty(pg.fit_em(Xi, 3, seed=0), Xi, feature_names=names)
+    Xi, names, sk = iris
+    grid = plotting.plot_uncertainty(sk, Xi, feature_names=names)
     assert grid.shape == (4, 4) and len(ellipses(grid[1, 0])) == 3
     assert_not_blank(render(grid[0, 0].figure, "uncertainty_pairs"))
     with pytest.raises(ValueError, match="responsibilities must have shape"):
@@ -380,3 +398,80 @@ def test_landscape_counts_how_often_each_optimum_was_reached(faithful):
     assert [bar.get_width() for bar in ax.patches] == [3, 5]
     with pytest.raises(ValueError, match="finite"):
         plotting.plot_landscape([np.nan])
+
+
+@pytest.fixture(scope="module")
+def draws_idata(standardised, bishop_fit):
+    """Real ArviZ InferenceData of real draws of gmm_model's parameters, relabelled.
+
+    The draws come from the model's prior (NumPyro's Predictive, 2 chains x 60), not
+    from NUTS: these tests check the plotting wrappers, and NUTS costs a minute of
+    compilation here (notebook 03, executed by test_notebooks, runs the real workflow).
+    The log_likelihood group is the pointwise marginal log-likelihood (SciPy).
+    """
+    import arviz as az
+    import jax
+    import jax.numpy as jnp
+    from numpyro.infer import Predictive
+
+    from ppl_gmm.relabel import relabel
+
+    X = standardised
+    out = {}
+    references = {1: pg.GMMParams(np.ones(1), X.mean(axis=0)[None], np.cov(X.T)[None]),
+                  2: bishop_fit.params}
+    for k in (1, 2):
+        prior = jax.tree.map(jnp.asarray, pg.Prior(shrinkage=1.0).resolve(X, k))
+        sites = Predictive(pg.gmm_model, num_samples=120, batch_ndims=1)(
+            jax.random.key(k), None, n_components=k, n_features=2, n_obs=1, prior=prior)
+        draws = {name: np.asarray(sites[name]).reshape(2, 60, *np.shape(sites[name])[1:])
+                 for name in ("weights", "means", "covariances")}
+        log_lik = np.array([[logsumexp([np.log(w[j]) + multivariate_normal(m[j], c[j]).logpdf(X)
+                                        for j in range(k)], axis=0)
+                              for w, m, c in zip(*(draws[n][chain] for n in
+                                                   ("weights", "means", "covariances")),
+                                                 strict=True)]
+                             for chain in range(2)])
+        idata = az.from_dict(
+            posterior=draws, log_likelihood={"x": log_lik},
+            coords={"component": np.arange(k), "feature": ["x0", "x1"],
+                    "feature_bis": ["x0", "x1"], "obs": np.arange(len(X))},
+            dims={"weights": ["component"], "means": ["component", "feature"],
+                  "covariances": ["component", "feature", "feature_bis"], "x": ["obs"]})
+        out[k] = relabel(idata, references[k])
+    return out
+
+
+@pytest.mark.slow
+def test_trace_plot_of_relabelled_draws(draws_idata):
+    idata = draws_idata[2]
+    axes = plotting.plot_trace(idata, var_names=["weights", "means"])
+    assert axes.shape == (2, 2)
+    assert [ax.get_title() for ax in axes[:, 1]] == ["weights", "means"]
+    # Compact: one trace per chain and component (x feature) in each panel.
+    assert len(axes[0, 1].get_lines()) == 2 * 2 and len(axes[1, 1].get_lines()) == 2 * 2 * 2
+    first = axes[0, 1].get_lines()[0]
+    np.testing.assert_allclose(first.get_ydata(), idata.posterior["weights"].values[0, :, 0])
+    assert_not_blank(render(axes[0, 0].figure, "trace"))
+
+
+@pytest.mark.slow
+def test_rank_plot_one_panel_per_scalar(draws_idata):
+    axes = np.ravel(plotting.plot_rank(draws_idata[2], var_names=["means"]))
+    assert len(axes) == 2 * 2
+    assert all(ax.get_xlabel() == "Rank (all chains)" for ax in axes)
+    assert axes[0].get_title().startswith("means")
+    assert_not_blank(render(axes[0].figure, "rank"))
+
+
+@pytest.mark.slow
+def test_loo_comparison_plot_ranks_the_models(draws_idata):
+    import arviz as az
+
+    with warnings.catch_warnings():  # prior draws: PSIS may warn about its Pareto k
+        warnings.simplefilter("ignore", UserWarning)
+        comparison = az.compare({"K=1": draws_idata[1], "K=2": draws_idata[2]}, ic="loo")
+    ax = plotting.plot_loo_comparison(comparison)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(comparison.index)
+    assert "elpd_loo" in ax.get_xlabel()
+    assert_not_blank(render(ax.figure, "loo_comparison"))

