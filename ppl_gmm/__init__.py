@@ -14,6 +14,7 @@ from .covariance import COVARIANCE_TYPES, n_parameters  # noqa: E402
 from .crosscheck import CrossCheck, cross_check, ppl_gradient  # noqa: E402
 from .fit import (  # noqa: E402
     ConvergenceWarning,
+    EmptyComponentWarning,
     SingularCovarianceError,
     em_parameter_path,
     fit_em,
@@ -58,6 +59,7 @@ __all__ = [
     "CrossCheck",
     "EMHistory",
     "EMResult",
+    "EmptyComponentWarning",
     "FileFormatError",
     "GMMParams",
     "GaussianMixture",

@@ -125,9 +125,20 @@ def _split(path: Path, lines):
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
     except csv.Error:
         delimiter = ","
-    rows = [(number, fields) for (number, _), fields in
-            zip(lines, csv.reader([line for _, line in lines], delimiter=delimiter),
-                strict=True)]
+    # One record per line: a quoted field may not span lines (blank lines were dropped,
+    # so such a record could not be put back together faithfully).
+    reader = csv.reader((line for _, line in lines), delimiter=delimiter, strict=True)
+    rows = []
+    try:
+        for fields in reader:
+            number = lines[len(rows)][0]
+            if reader.line_num != len(rows) + 1:
+                raise ValueError(f"{path}: line {number} opens a quoted field that does not "
+                                 "close on that line; quote fields within one line.")
+            rows.append((number, fields))
+    except csv.Error as error:
+        number = lines[min(reader.line_num, len(lines)) - 1][0]
+        raise ValueError(f"{path}: line {number} is not valid CSV ({error}).") from None
     width = len(rows[0][1])
     for number, fields in rows:
         if len(fields) != width:

@@ -27,6 +27,8 @@ Differences from :class:`sklearn.mixture.GaussianMixture`, all deliberate:
 - ``verbose`` prints after the fit: EM runs inside one ``lax.while_loop``, with no
   host round trip per iteration, so the lines come from the recorded history.
 - Non-convergence warns with scikit-learn's ``ConvergenceWarning`` class.
+- float32 data give float32 fitted attributes, as scikit-learn's do, but the fit itself
+  runs in float64 (:func:`ppl_gmm.fit_em`'s ``dtype``).
 """
 
 from __future__ import annotations
@@ -225,7 +227,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if not overrides:
             return name
         base = initial_parameters(X, k, init=name, seed=seed,
-                                  covariance_type=self.covariance_type, n_init=n_init)
+                                  covariance_type=self.covariance_type, n_init=n_init,
+                                  reg_covar=self.reg_covar)
         return base._replace(**{part: np.broadcast_to(value, np.shape(getattr(base, part))).copy()
                                 for part, value in overrides.items()})
 
@@ -422,7 +425,7 @@ def precisions_cholesky(covariances, covariance_type: str) -> np.ndarray:
     if covariance_type in ("diag", "spherical"):
         return 1.0 / np.sqrt(covariances)
     lower = np.linalg.cholesky(covariances)
-    eye = np.broadcast_to(np.eye(lower.shape[-1]), lower.shape)
+    eye = np.broadcast_to(np.eye(lower.shape[-1], dtype=lower.dtype), lower.shape)
     return np.swapaxes(solve_triangular(lower, eye, lower=True), -1, -2)
 
 

@@ -8,6 +8,15 @@ structure under these maps, so the fit is the same as on the raw data, but the
 Cholesky factors stay well conditioned when columns live at 1e-8 and 1e8 or far
 from the origin. `reg_covar` is given in the user's units and mapped with the data.
 
+Degenerate data and fits, handled one way everywhere: data on which every
+covariance is singular (a constant column, ...) are refused before EM when neither
+`reg_covar` nor a prior can rescue them; a component whose covariance stops being
+positive definite during EM (it collapses onto a few points, or empties) raises
+:class:`SingularCovarianceError` naming the component and the fixes, with the last
+good iterate never replaced by a failed one (with restarts, that restart is marked
+failed and the others go on); a component regularised into holding less than one
+observation warns (:class:`EmptyComponentWarning`). NaN is never returned.
+
 ``n_init > 1`` runs the restarts as one batched computation (:mod:`ppl_gmm.restarts`)
 and returns the best; ``variant="hard"`` is classification EM and ``fixed_variance``
 fixes every covariance at sigma^2 I (:mod:`ppl_gmm.em`).
@@ -59,6 +68,15 @@ class ConvergenceWarning(UserWarning):
 
 class SingularCovarianceError(ValueError):
     """A component's covariance stopped being positive definite during EM."""
+
+
+class EmptyComponentWarning(UserWarning):
+    """A fitted component holds less than one observation's worth of responsibility.
+
+    Its parameters then come from `reg_covar` (or the prior) and its starting point,
+    not from the data; with ``reg_covar=0`` and no prior such a component usually ends
+    in :class:`SingularCovarianceError` instead.
+    """
 
 
 def _coordinates(X: np.ndarray, covariance_type: str) -> Coordinates:
@@ -288,6 +306,9 @@ def fit_em(
     -----
     ConvergenceWarning
         When `max_iter` is reached before convergence.
+    EmptyComponentWarning
+        When a fitted component holds less than one observation's worth of
+        responsibility (possible with reg_covar > 0 or a prior).
     """
     X = check_data(X, dtype=None)
     result_dtype = check_result_dtype(dtype, X.dtype)
@@ -307,6 +328,8 @@ def fit_em(
         restart_batch_size = check_positive_int(restart_batch_size, "restart_batch_size")
     check_feature_scales(X)
     if prior is None and reg_covar == 0 and fixed_variance is None:
+        if isinstance(init, tuple) and np.ndim(init[0]) == 1:  # argument errors come first
+            check_params(init, n_features=X.shape[1], n_components=k)
         degenerate = degenerate_data_message(X, covariance_type)
         if degenerate is not None:
             error = SingularCovarianceError(f"Cannot fit: {degenerate}")
@@ -362,6 +385,7 @@ def fit_em(
             stacklevel=2,
         )
     resp = np.asarray(_responsibilities(problem.X_blocks, state.params))[:n]
+    _warn_empty_components(resp.sum(axis=0))
     trace = jax.device_get(state.trace)
     params, resp = _in_result_dtype(problem.coordinates.params_to_user(state.params).to_numpy(),
                                     resp, result_dtype)
@@ -385,12 +409,25 @@ def fit_em(
     )
 
 
+def _warn_empty_components(counts: np.ndarray) -> None:
+    empty = np.flatnonzero(counts < 1.0)
+    if empty.size:
+        held = ", ".join(f"{j}: {counts[j]:.2g}" for j in empty)
+        warnings.warn(EmptyComponentWarning(
+            f"{empty.size} component(s) hold less than one observation's worth of "
+            f"responsibility (component: observations {held}); their parameters come from "
+            "reg_covar or the prior and the starting point, not from the data. Use fewer "
+            "components (compare with ppl_gmm.select) or other starting points."),
+            stacklevel=3)
+
+
 def _in_result_dtype(params: GMMParams, resp: np.ndarray, dtype: np.dtype):
     """The fitted parameters and responsibilities cast to the result dtype (float32 on
     request), refusing a cast that would lose finiteness or positive definiteness."""
     if dtype == np.float64:
         return params, resp
-    cast = GMMParams(*(np.asarray(a, dtype) for a in params))
+    with np.errstate(over="ignore", under="ignore"):  # judged by check_params below
+        cast = GMMParams(*(np.asarray(a, dtype) for a in params))
     try:
         check_params(cast)
     except ValueError as error:
@@ -465,13 +502,14 @@ def em_parameter_path(result: EMResult, X, n_steps: int | None = None):
 
 def initial_parameters(X, n_components: int, *, init="kmeans++", seed: int = 0,
                        covariance_type: str = "full", n_init: int = 1,
-                       fixed_variance: float | None = None) -> GMMParams:
+                       fixed_variance: float | None = None,
+                       reg_covar: float = 0.0) -> GMMParams:
     """The starting point(s) `fit_em` would use, in the user's units.
 
     Parameters
     ----------
-    X, n_components, init, seed, covariance_type, n_init, fixed_variance
-        As for :func:`fit_em`.
+    X, n_components, init, seed, covariance_type, n_init, fixed_variance, reg_covar
+        As for :func:`fit_em` (an initialiser's covariances include `reg_covar`).
 
     Returns
     -------
@@ -484,13 +522,16 @@ def initial_parameters(X, n_components: int, *, init="kmeans++", seed: int = 0,
     get_structure(covariance_type)
     seed = check_seed(seed)
     n_init = check_positive_int(n_init, "n_init")
-    fixed_variance = _check_fixed_variance(fixed_variance, covariance_type, 0.0)
-    problem = make_problem(X, k, covariance_type, None, 0.0, 0.0, DEFAULT_BLOCK_SIZE,
+    reg_covar = check_positive_number(reg_covar, "reg_covar", allow_zero=True)
+    fixed_variance = _check_fixed_variance(fixed_variance, covariance_type, reg_covar)
+    problem = make_problem(X, k, covariance_type, None, reg_covar, 0.0, DEFAULT_BLOCK_SIZE,
                            fixed_variance)
     if n_init == 1:
         start = _initial_params(init, jax.random.key(seed), problem, X, k, covariance_type)
         return problem.coordinates.params_to_user(_with_fixed_covariance(start, problem)).to_numpy()
     batch = batched_initial_params(init, restart_keys(seed, n_init), problem, X, k,
                                    covariance_type)
+    if isinstance(init, str):
+        batch = _regularised(batch, problem)
     batch = _with_fixed_covariance(batch, problem)
     return jax.vmap(problem.coordinates.params_to_user)(batch).to_numpy()

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import check_params
 from .model import Prior, ResolvedPrior
 from .params import EMHistory, EMResult, GMMParams
 from .restarts import RestartTable
@@ -244,6 +245,9 @@ def loads(data: bytes | str, source: str = "<string>"):
             f"{path} is truncated or corrupt: invalid JSON at line {error.lineno}, column "
             f"{error.colno} ({error.msg}). Save the object again."
         ) from None
+    except RecursionError:
+        raise FileFormatError(f"{path} is not a ppl_gmm save file: its JSON is nested too "
+                              "deeply to read.") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise FileFormatError(f"{path} is not a ppl_gmm save file (no \"format\": \"{FORMAT}\").")
     version = document.get("schema_version")
@@ -256,7 +260,11 @@ def loads(data: bytes | str, source: str = "<string>"):
             f"{SCHEMA_VERSION}." + (" Upgrade ppl_gmm to read it." if newer else "")
         )
     content = document.get("content")
-    if document.get("sha256") != _checksum(content):
+    try:
+        intact = document.get("sha256") == _checksum(content)
+    except (ValueError, RecursionError):  # e.g. a damaged number read as 1e999 = inf
+        intact = False
+    if not intact:
         raise FileFormatError(
             f"{path} is corrupt: its checksum does not match its content (the file was edited "
             "or damaged)."
@@ -267,10 +275,14 @@ def loads(data: bytes | str, source: str = "<string>"):
             value = _decode(content)
             if not isinstance(value, EMResult):
                 raise ValueError("content is not an EMResult")
+            check_params(value.params)  # a consistent file holds a valid mixture
             return value
         if kind == "GaussianMixture":
             return _decode_estimator(content)
-    except (KeyError, TypeError, ValueError) as error:
+    # A file with a valid checksum but a foreign structure (written by another program)
+    # fails somewhere in the decoding; whatever the error, it is a format error.
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
+            RecursionError) as error:
         raise FileFormatError(f"{path} is corrupt: {error}.") from None
     raise FileFormatError(f"{path} holds an unknown kind of object: {kind!r}.")
 
