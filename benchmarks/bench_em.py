@@ -99,10 +99,15 @@ def main():
         sk_low, sk_high = (2, 6) if n <= 100_000 else (1, 3)
         for m in (ours_low, ours_high):  # compile both loop lengths' programs first
             time_ours(X, start, m, args.block_size)
-        ours = per_iteration(lambda m: time_ours(X, start, m, args.block_size), ours_low,
-                             ours_high, args.repeats)
-        theirs = per_iteration(lambda m: time_sklearn(X, start, m), sk_low, sk_high,
-                               args.repeats)
+
+        def ours_timer(m, X=X, start=start):
+            return time_ours(X, start, m, args.block_size)
+
+        def sklearn_timer(m, X=X, start=start):
+            return time_sklearn(X, start, m)
+
+        ours = per_iteration(ours_timer, ours_low, ours_high, args.repeats)
+        theirs = per_iteration(sklearn_timer, sk_low, sk_high, args.repeats)
         floor = 4.0 * n * k * (d * (d + 1) / 2 + d) / rate
         print(f"{n:>9} {d:>3} {k:>3}  {ours:>12.4f}  {theirs:>12.4f}  {theirs / ours:>7.1f}x  "
               f"{floor:>10.4f}  {ours / floor:>8.1f}x", flush=True)

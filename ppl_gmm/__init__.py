@@ -38,7 +38,11 @@ _LAZY_SUBMODULES = ("plotting",)
 
 # Public names whose modules import scikit-learn or pandas, loaded on first use.
 _LAZY_ATTRIBUTES = {"GaussianMixture": "estimator", "select": "selection",
-                    "Selection": "selection", "read_csv": "csvdata"}
+                    "Selection": "selection", "read_csv": "csvdata",
+                    # The Bayesian side imports ArviZ (and with it matplotlib).
+                    "sample_posterior": "bayes", "fit_map_svi": "bayes",
+                    "posterior_assignments": "bayes",
+                    "summary": "diagnostics", "compare": "diagnostics"}
 
 
 def __getattr__(name):

@@ -70,12 +70,14 @@ from ._validation import (
     check_n_components,
     check_params,
     check_positive_int,
+    check_positive_number,
     check_probability,
     check_seed,
 )
 from .covariance import get_structure
 from .crosscheck import unconstrained_transforms
-from .fit import DEFAULT_BLOCK_SIZE, _initial_params, fit_em, make_problem
+from .diagnostics import _padded_batches, feature_names_for, to_inference_data
+from .fit import fit_em, initial_parameters
 from .likelihood import model_log_density
 from .model import (
     COVARIANCE_SITE,
@@ -100,8 +102,6 @@ __all__ = [
 
 # Plates nest once ("obs"), so the enumerated z takes dimension -2.
 _FIRST_ENUM_DIM = -2
-# Draws per vectorised batch when evaluating per-draw quantities (bounds memory).
-_DRAW_BATCH = 256
 _EXTRA_FIELDS = ("potential_energy", "diverging", "num_steps", "accept_prob", "energy",
                  "adapt_state.step_size")
 
@@ -145,7 +145,7 @@ def chain_method_for(num_chains: int, chain_method: str | None = None) -> str:
 
 def map_em(X, n_components: int, *, prior=None, covariance_type: str = "full", seed: int = 0,
            n_init: int = 4, **fit_kwargs) -> EMResult:
-    """The best of `n_init` MAP-EM fits (seeds ``seed .. seed + n_init - 1``).
+    """MAP-EM with `n_init` restarts (``fit_em(..., prior=prior, n_init=n_init)``).
 
     Parameters
     ----------
@@ -161,13 +161,11 @@ def map_em(X, n_components: int, *, prior=None, covariance_type: str = "full", s
     Returns
     -------
     EMResult
-        The fit with the highest log joint.
+        The restart with the highest log joint.
     """
-    n_init = check_positive_int(n_init, "n_init")
     prior = Prior() if prior is None else prior
-    fits = [fit_em(X, n_components, covariance_type=covariance_type, prior=prior, seed=seed + i,
-                   **fit_kwargs) for i in range(n_init)]
-    return max(fits, key=lambda r: r.objective)
+    return fit_em(X, n_components, covariance_type=covariance_type, prior=prior, seed=seed,
+                  n_init=n_init, **fit_kwargs)
 
 
 # ----------------------------------------------------------------------------------------
@@ -211,83 +209,6 @@ def _initialisation(init, map_fit: EMResult, X, k, covariance_type, prior, num_c
     raise ValueError(
         f"init must be 'map', 'uniform', a GMMParams or a sequence of GMMParams, got {init!r}."
     )
-
-
-def _dims(covariance_type):
-    dims = {
-        "weights": ["component"],
-        "means": ["component", "feature"],
-        "covariances": ["component", "feature", "feature_bis"],
-        "x": ["obs", "feature"],
-    }
-    site = COVARIANCE_SITE[covariance_type]
-    dims[site] = {
-        "full": ["component", "feature", "feature_bis"],
-        "tied": ["feature", "feature_bis"],
-        "diag": ["component", "feature"],
-        "spherical": ["component"],
-    }[covariance_type]
-    return dims
-
-
-def _coords(n, k, feature_names):
-    return {
-        "component": np.arange(k),
-        "feature": list(feature_names),
-        "feature_bis": list(feature_names),
-        "obs": np.arange(n),
-    }
-
-
-def _feature_names(feature_names, d):
-    if feature_names is None:
-        return [f"x{j}" for j in range(d)]
-    names = [str(f) for f in feature_names]
-    if len(names) != d or len(set(names)) != d:
-        raise ValueError(f"feature_names must be {d} distinct names, got {feature_names!r}.")
-    return names
-
-
-@functools.partial(jax.jit, static_argnames=("n_components",))
-def _pointwise_by_draw(weights, means, covariances, X, n_components):
-    """log p(x_i | theta_s) for every draw s and row i, shape (S, n), from the model.
-
-    The same computation as :func:`ppl_gmm.pointwise_log_likelihood` (each row is
-    the model's enumerated log density on that row alone), vmapped over rows and
-    mapped over draws in vectorised batches.
-    """
-
-    def one_draw(draw):
-        w, m, c = draw
-        sites = params_to_sites(GMMParams(w, m, c), "full")
-        return jax.vmap(lambda x: model_log_density(sites, x[None, :], n_components))(X)
-
-    return jax.lax.map(one_draw, (weights, means, covariances), batch_size=_DRAW_BATCH)
-
-
-def pointwise_log_likelihood_draws(weights, means, covariances, X):
-    """The pointwise marginal log-likelihood at many draws at once.
-
-    Parameters
-    ----------
-    weights : array (..., K)
-    means : array (..., K, d)
-    covariances : array (..., K, d, d)
-        Leading axes (e.g. chain, draw) are shared by the three.
-    X : array (n, d)
-
-    Returns
-    -------
-    ndarray (..., n)
-        ``log p(x_i | theta)`` for every draw, as :func:`ppl_gmm.pointwise_log_likelihood`.
-    """
-    weights, means, covariances = (np.asarray(a, np.float64) for a in
-                                   (weights, means, covariances))
-    lead = weights.shape[:-1]
-    k, d = means.shape[-2:]
-    flat = (weights.reshape(-1, k), means.reshape(-1, k, d), covariances.reshape(-1, k, d, d))
-    out = _pointwise_by_draw(*(jnp.asarray(a) for a in flat), jnp.asarray(X), k)
-    return np.asarray(out).reshape(*lead, -1)
 
 
 def sample_posterior(
@@ -360,7 +281,7 @@ def sample_posterior(
     check_positive_int(n_init, "n_init")
     target_accept_prob = check_probability(target_accept_prob, "target_accept_prob")
     max_tree_depth = check_positive_int(max_tree_depth, "max_tree_depth")
-    names = _feature_names(feature_names, d)
+    names = feature_names_for(feature_names, d)
     prior = Prior() if prior is None else prior
     resolved = _resolved_prior(prior, X, k)
     method = chain_method_for(num_chains, chain_method)
@@ -380,44 +301,16 @@ def sample_posterior(
     start = time.perf_counter()
     mcmc.run(key_nuts, X_jax, prior=resolved, init_params=init_params,
              extra_fields=_EXTRA_FIELDS)
-    samples = jax.device_get(mcmc.get_samples(group_by_chain=True))
     sampling_time = time.perf_counter() - start
-
-    dims = _dims(covariance_type)
-    coords = _coords(n, k, names)
-    # ArviZ's converter would call numpyro.infer.log_likelihood, which does not sum out
-    # the enumerated z; the log_likelihood group is added below from the model itself.
-    idata = az.from_numpyro(mcmc, log_likelihood=False, coords=coords, dims=dims)
-    full_cov = samples["covariances"]
-    log_lik = pointwise_log_likelihood_draws(samples["weights"], samples["means"], full_cov, X)
-    library = {"library": numpyro}
-    groups = {
-        "log_likelihood": az.dict_to_dataset({"x": log_lik}, coords=coords,
-                                             dims={"x": ["obs"]}, **library),
-        "constant_data": az.dict_to_dataset(
-            {"map_weights": np.asarray(map_fit.params.weights),
-             "map_means": np.asarray(map_fit.params.means),
-             "map_covariances": np.asarray(map_fit.params.covariances)},
-            coords=coords, default_dims=[], **library,
-            dims={"map_weights": ["component"], "map_means": ["component", "feature"],
-                  "map_covariances": ["component", "feature", "feature_bis"]}),
-    }
+    replicated = None
     if posterior_predictive:
+        samples = jax.device_get(mcmc.get_samples(group_by_chain=True))
         replicated = _posterior_predictive(key_ppc, samples, n, d, k, covariance_type, resolved)
-        groups["posterior_predictive"] = az.dict_to_dataset(
-            {"x": replicated}, coords=coords, dims={"x": ["obs", "feature"]}, **library)
-    idata.add_groups(groups)
-    idata.posterior.attrs.update({
-        "sampling_time": sampling_time,
-        "n_components": k,
-        "covariance_type": covariance_type,
-        "chain_method": method,
-        "init": init_label,
-        "map_log_joint": float(map_fit.objective),
-        "relabelled": 0,
-    })
-    idata.constant_data.attrs["map_log_joint"] = float(map_fit.objective)
-    return idata
+    return to_inference_data(
+        mcmc, X, n_components=k, covariance_type=covariance_type, reference=map_fit.params,
+        posterior_predictive=replicated, feature_names=names,
+        attrs={"sampling_time": sampling_time, "chain_method": method, "init": init_label,
+               "map_log_joint": float(map_fit.objective)})
 
 
 def _posterior_predictive(key, samples, n, d, k, covariance_type, prior):
@@ -450,11 +343,11 @@ class SVIMAPResult:
     n_iter : int
         Optimiser iterations: BFGS iterations, or Adam steps.
     converged : bool
-        BFGS: whether the gradient norm reached its tolerance before `max_iter`.
+        BFGS: whether it met its gradient tolerance (within 20 restarts).
         Adam: whether the loss changed by at most ``tol * |loss|`` over the last
         tenth of the steps.
     losses : ndarray
-        The loss (-log joint) after each step (one entry for BFGS).
+        The loss (-log joint) after each step (BFGS: after each restart).
     initial_params : GMMParams
     optimizer : str
     covariance_type : str
@@ -493,15 +386,65 @@ class _CountingBFGS(numpyro.optim.Minimize):
         return (result.fun, None), state
 
 
-def _svi_start(init, X, k, covariance_type, prior, seed):
-    """The start EM would use: same initialiser, seed and coordinates as `fit_em`."""
+def _svi_start(init, X, k, covariance_type, seed):
+    """The start EM would use: the same initialiser and seed as `fit_em`."""
     if isinstance(init, EMResult):
         return init.initial_params
     if isinstance(init, GMMParams):
         return check_params(init, n_features=X.shape[1], n_components=k)
-    problem = make_problem(X, k, covariance_type, prior, 0.0, 0.0, DEFAULT_BLOCK_SIZE)
-    internal = _initial_params(init, jax.random.key(seed), problem, X, k, covariance_type)
-    return problem.coordinates.params_to_user(internal).to_numpy()
+    return initial_parameters(X, k, init=init, seed=seed, covariance_type=covariance_type)
+
+
+# BFGS restarts (a fresh inverse-Hessian estimate) after a failed line search; JAX's
+# BFGS often stops that way a little short of the optimum.
+_BFGS_RESTARTS = 20
+
+
+@functools.cache
+def _svi_program(n_components: int, n_features: int, covariance_type: str, optimizer: str,
+                 options: tuple):
+    """SVI on `gmm_model` for one configuration, built and compiled once.
+
+    Returns ``(svi, template, run)``: the SVI object (AutoDelta guide, TraceEnum_ELBO),
+    a template state whose static parts every later state shares (so the jitted
+    `run` is traced once), and ``run(state, X, prior) -> (state, losses)``: one SVI
+    step for BFGS (the whole optimisation), `num_steps` steps (``lax.scan``) for Adam.
+    """
+    k, d = n_components, n_features
+    model = _model(k, covariance_type)
+    # The guide covers the continuous sites only; z stays enumerated in the model.
+    guide = AutoDelta(handlers.block(model, hide=["z"]))
+    if optimizer == "bfgs":
+        gtol, max_iter = options
+        optim = _CountingBFGS(method="BFGS", options={"gtol": gtol, "maxiter": max_iter})
+    else:
+        step_size, num_steps = options
+        optim = numpyro.optim.Adam(exponential_decay(step_size, num_steps, 1e-3))
+    svi = SVI(model, guide, optim, TraceEnum_ELBO(max_plate_nesting=1))
+    dummy = jax.tree.map(jnp.asarray, Prior(mean=np.zeros(d), scale=np.eye(d)).resolve(None, k, d))
+    template = svi.init(jax.random.PRNGKey(0), jnp.zeros((k, d)), prior=dummy)
+
+    def run(state, X, prior):
+        if optimizer == "bfgs":
+            state, value = svi.update(state, X, prior=prior)
+            return state, value[None]
+        return jax.lax.scan(lambda st, _: svi.update(st, X, prior=prior), state, None,
+                            length=options[1])
+
+    return svi, template, jax.jit(run)
+
+
+def _svi_state(svi, template, key, X, prior, sites):
+    """SVI state starting at `sites` (the guide's point masses), with the template's
+    static parts so the compiled program is reused."""
+    init = {f"{name}_{svi.guide.prefix}_loc": value for name, value in sites.items()}
+    state = svi.init(key, X, prior=prior, init_params=init)
+    if isinstance(state.optim_state[1], type(template.optim_state[1])) and hasattr(
+            template.optim_state[1], "unravel_fn"):
+        minimize_state = state.optim_state[1]
+        state = state._replace(optim_state=(state.optim_state[0], minimize_state._replace(
+            unravel_fn=template.optim_state[1].unravel_fn)))
+    return state
 
 
 def fit_map_svi(
@@ -533,18 +476,22 @@ def fit_map_svi(
     covariance_type : str
     init : str, GMMParams or EMResult
         An initialiser name as in :func:`ppl_gmm.fit_em` (with `seed`, the very start
-        EM uses), explicit parameters, or an EM result (its ``initial_params``).
+        EM uses: :func:`ppl_gmm.initial_parameters`), explicit parameters, or an EM
+        result (its ``initial_params``).
     seed : int
     optimizer : {"bfgs", "adam"}
-        "bfgs": ``numpyro.optim.Minimize`` (JAX's BFGS on the unconstrained
-        parameters; one SVI step) with gradient tolerance `tol` per observation.
-        "adam": `num_steps` Adam steps with exponentially decaying `step_size`.
+        "bfgs": ``numpyro.optim.Minimize`` (JAX's BFGS on the unconstrained parameters,
+        one SVI step), restarted from where it stopped when its line search fails, up
+        to 20 times. "adam": `num_steps` Adam steps, the step size decaying
+        exponentially from `step_size` to ``step_size / 1000``.
     max_iter : int
-        BFGS iteration limit.
+        BFGS iterations per (re)start.
     tol : float
-        BFGS: bound on the infinity norm of the gradient of -log p(X, theta) / n.
-        Adam: relative change of the loss over the last tenth of the steps.
-    num_steps, step_size : Adam's number of steps and initial step size.
+        BFGS: bound on the infinity norm of the gradient of -log p(X, theta), per
+        observation. Adam: bound on the relative change of the loss over the last
+        tenth of the steps (only for ``converged``).
+    num_steps, step_size
+        Adam's number of steps and initial step size.
 
     Returns
     -------
@@ -554,38 +501,43 @@ def fit_map_svi(
     n, d = X.shape
     k = check_n_components(n_components, n)
     get_structure(covariance_type)
+    seed = check_seed(seed)
+    tol = check_positive_number(tol, "tol")
     prior = Prior() if prior is None else prior
     resolved = _resolved_prior(prior, X, k)
-    start = _svi_start(init, X, k, covariance_type, resolved, seed)
-    model = _model(k, covariance_type)
+    start = _svi_start(init, X, k, covariance_type, seed)
     sites = params_to_sites(jax.tree.map(jnp.asarray, start), covariance_type)
-    guide = AutoDelta(model, init_loc_fn=init_to_value(values=sites))
     X_jax = jnp.asarray(X)
-    loss = TraceEnum_ELBO(max_plate_nesting=1)
     key = jax.random.PRNGKey(seed)
     if optimizer == "bfgs":
-        max_iter = check_positive_int(max_iter, "max_iter")
-        # jax's BFGS stops when the infinity norm of the gradient is below gtol.
-        optim = _CountingBFGS(method="BFGS", options={"gtol": tol * n, "maxiter": max_iter})
-        svi = SVI(model, guide, optim, loss)
-        state, final = _bfgs_step(svi, key, X_jax, resolved)
-        count = int(state.optim_state[0])
-        n_iter, converged = (count, True) if count >= 0 else (-count - 1, False)
-        losses = np.asarray([float(final)])
+        options = (tol * n, check_positive_int(max_iter, "max_iter"))
     elif optimizer == "adam":
-        num_steps = check_positive_int(num_steps, "num_steps")
-        schedule = exponential_decay(
-            step_size, decay_steps=num_steps, decay_rate=1e-3)
-        svi = SVI(model, guide, numpyro.optim.Adam(schedule), loss)
-        run = svi.run(key, num_steps, X_jax, prior=resolved, progress_bar=False)
-        state, losses = run.state, np.asarray(run.losses)
-        window = max(num_steps // 10, 1)
-        last, earlier = losses[-1], losses[max(len(losses) - 1 - window, 0)]
-        converged = bool(abs(last - earlier) <= tol * abs(last))
-        n_iter = num_steps
+        options = (check_positive_number(step_size, "step_size"),
+                   check_positive_int(num_steps, "num_steps"))
     else:
         raise ValueError(f"optimizer must be 'bfgs' or 'adam', got {optimizer!r}.")
-    point = guide.median(svi.get_params(state))
+    svi, template, run = _svi_program(k, d, covariance_type, optimizer, options)
+    state = _svi_state(svi, template, key, X_jax, resolved, sites)
+
+    if optimizer == "bfgs":
+        n_iter, converged, losses = 0, False, []
+        for _ in range(_BFGS_RESTARTS):
+            state, value = run(state, X_jax, resolved)
+            count = int(state.optim_state[0])
+            n_iter += count if count >= 0 else -count - 1
+            losses.append(float(value[0]))
+            if count >= 0:
+                converged = True
+                break
+        losses = np.asarray(losses)
+    else:
+        state, losses = run(state, X_jax, resolved)
+        losses = np.asarray(losses)
+        window = max(len(losses) // 10, 1)
+        last, earlier = losses[-1], losses[-1 - window] if len(losses) > window else losses[0]
+        converged = bool(abs(last - earlier) <= tol * abs(last))
+        n_iter = len(losses)
+    point = svi.guide.median(svi.get_params(state))
     site = COVARIANCE_SITE[covariance_type]
     params = GMMParams(point["weights"], point["means"],
                        covariances_from_site(covariance_type, point[site], k, d)).to_numpy()
@@ -603,11 +555,6 @@ def fit_map_svi(
         covariance_type=covariance_type,
         prior=jax.device_get(resolved),
     )
-
-
-def _bfgs_step(svi, key, X, prior):
-    state = svi.init(key, X, prior=prior)
-    return svi.update(state, X, prior=prior)
 
 
 # ----------------------------------------------------------------------------------------
@@ -664,19 +611,26 @@ def _discrete_assignment(sites, X, n_components, key, temperature):
     return trace["z"]["value"]
 
 
-@functools.partial(jax.jit, static_argnames=("n_components",))
-def _memberships(weights, means, covariances, X, keys, n_components):
+# Three separate programs, not one: independent branches in one XLA:CPU program may run
+# batched LAPACK calls concurrently (see `_padded_batches`).
+@functools.partial(jax.jit, static_argnames=("n_components", "batch_size"))
+def _mean_responsibilities(weights, means, covariances, X, n_components, batch_size):
+    def one_draw(draw):
+        sites = params_to_sites(GMMParams(*draw), "full")
+        return jax.nn.softmax(_component_log_joint(sites, X, n_components), axis=1)
+
+    return jax.lax.map(one_draw, (weights, means, covariances), batch_size=batch_size)
+
+
+@functools.partial(jax.jit, static_argnames=("n_components", "temperature", "batch_size"))
+def _discrete_by_draw(weights, means, covariances, X, keys, n_components, temperature,
+                      batch_size):
     def one_draw(draw):
         w, m, c, key = draw
         sites = params_to_sites(GMMParams(w, m, c), "full")
-        resp = jax.nn.softmax(_component_log_joint(sites, X, n_components), axis=1)
-        z_map = _discrete_assignment(sites, X, n_components, key, 0)
-        z_sampled = _discrete_assignment(sites, X, n_components, key, 1)
-        return resp, z_map, z_sampled
+        return _discrete_assignment(sites, X, n_components, key, temperature)
 
-    resp, z_map, z_sampled = jax.lax.map(one_draw, (weights, means, covariances, keys),
-                                         batch_size=_DRAW_BATCH)
-    return jnp.mean(resp, axis=0), z_map, z_sampled
+    return jax.lax.map(one_draw, (weights, means, covariances, keys), batch_size=batch_size)
 
 
 def posterior_assignments(source, X, *, seed: int = 0, relabel: bool = True) -> Assignments:
@@ -713,13 +667,16 @@ def posterior_assignments(source, X, *, seed: int = 0, relabel: bool = True) -> 
         params = check_params(params, n_features=X.shape[1])
         weights, means, covariances = (a[None] for a in params)
         k = params.n_components
-    keys = jax.random.split(jax.random.PRNGKey(seed), weights.shape[0])
-    probabilities, z_map, z_sampled = jax.device_get(_memberships(
-        *(jnp.asarray(a) for a in (weights, means, covariances)), jnp.asarray(X), keys, k))
-    z_map, z_sampled = np.asarray(z_map), np.asarray(z_sampled)
+    keys = np.asarray(jax.random.split(jax.random.PRNGKey(seed), weights.shape[0]))
+    (w, m, c, keys), batch, count = _padded_batches((weights, means, covariances, keys))
+    w, m, c, X_jax = (jnp.asarray(a, jnp.float64) for a in (w, m, c, X))
+    resp = np.asarray(_mean_responsibilities(w, m, c, X_jax, k, batch))[:count]
+    z_map, z_sampled = (
+        np.asarray(_discrete_by_draw(w, m, c, X_jax, jnp.asarray(keys), k, t, batch))[:count]
+        for t in (0, 1))
     counts = np.stack([(z_map == j).sum(axis=0) for j in range(k)], axis=1)
     return Assignments(
-        probabilities=np.asarray(probabilities),
+        probabilities=resp.mean(axis=0),
         map=np.argmax(counts, axis=1),
         map_by_draw=z_map,
         sampled=z_sampled,

@@ -139,8 +139,9 @@ class Prior:
             np.linalg.cholesky(scale)
         except np.linalg.LinAlgError:
             raise ValueError(
-                "Prior.scale is not positive definite (a constant column in X gives a "
-                "singular default); pass scale= explicitly."
+                "Prior.scale is not positive definite (a constant column in X, linearly "
+                "dependent columns or fewer rows than columns give a singular default); "
+                "pass scale= explicitly, or drop the redundant columns."
             ) from None
         return ResolvedPrior(concentration, shrinkage, mean, dof, scale)
 

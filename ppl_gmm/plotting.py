@@ -10,9 +10,11 @@ panels take ``axes=`` and return the array of Axes. Nothing is shown or saved: c
 
 What is drawn comes from the package's own numbers: the EM iterates are replayed by
 :func:`ppl_gmm.fit.em_parameter_path`, the log-likelihood traces are the ones EM
-recorded (:class:`ppl_gmm.params.EMHistory`), and responsibilities and densities use
-the E-step's Cholesky formula (:func:`ppl_gmm.gaussian.component_log_joint`),
-evaluated in NumPy so that a new figure does not wait for JAX to compile.
+recorded (:class:`ppl_gmm.params.EMHistory`), and responsibilities and densities are
+log pi_k + log N(x | mu_k, Sigma_k) from Cholesky factors and whitened residuals (as
+:func:`ppl_gmm.gaussian.component_log_joint` computes them), evaluated in NumPy so
+that a new figure does not wait for JAX to compile for its grid. The tests check the
+colours against the responsibilities EM itself returns.
 
 Dimensions: d = 1 draws a histogram with the weighted component densities, d = 2 a
 scatter with component ellipses, d > 2 a grid of feature pairs (the marginal of a
@@ -100,9 +102,9 @@ def _from_sklearn_attributes(model) -> GMMParams:
 def _component_log_joint(params: GMMParams, X: np.ndarray) -> np.ndarray:
     """log pi_k + log N(x_i | mu_k, Sigma_k), shape (n, K).
 
-    The E-step's formula (Cholesky factor, whitened residuals, no inverse; see
-    :mod:`ppl_gmm.gaussian`) in NumPy: a figure evaluates it once per panel on a new
-    grid, where JAX would compile for every new shape.
+    Cholesky factor and whitened residuals, no inverse (as in :mod:`ppl_gmm.gaussian`),
+    in NumPy: a figure evaluates it once per panel on a new grid, where JAX would
+    compile for every new shape.
     """
     X = np.asarray(X, np.float64)
     k, d = np.shape(params.means)

@@ -51,7 +51,7 @@ def _draws(posterior, names=("weights", "means", "covariances")):
 def reference_params(idata) -> tuple[GMMParams, str]:
     """The default relabelling reference of `idata`, and where it came from.
 
-    The MAP-EM solution that :func:`ppl_gmm.sample_posterior` stores in
+    The MAP-EM solution that :func:`ppl_gmm.bayes.sample_posterior` stores in
     ``constant_data`` (``map_*``) when present ("map"); otherwise the draw with the
     highest log posterior density ``sample_stats.lp`` ("max_lp_draw").
     """
@@ -101,7 +101,7 @@ def relabel(idata, reference=None):
     ----------
     idata : arviz.InferenceData
         With ``posterior`` variables ``weights``, ``means`` and ``covariances`` (dims
-        chain, draw, component, ...), as from :func:`ppl_gmm.sample_posterior`.
+        chain, draw, component, ...), as from :func:`ppl_gmm.bayes.sample_posterior`.
     reference : GMMParams, optional
         Defaults to :func:`reference_params` (the stored MAP-EM solution).
 

@@ -41,3 +41,17 @@ def separated_params():
             [[1.5, 0.0], [0.0, 0.4]],
         ]),
     )
+
+
+@pytest.fixture(scope="session")
+def separated_posterior():
+    """Data drawn from gmm_model (K = 3, n = 300, well separated) and a short NUTS run
+    on it: 2 chains x 200 draws after 200 warm-up steps, started at the MAP.
+
+    Shared by test_bayes.py and test_diagnostics.py (one compilation of the sampler).
+    """
+    from ppl_gmm.bayes import sample_posterior
+
+    X, _, params = pg.datasets.make_synthetic(300, 3, 2, seed=1)
+    idata = sample_posterior(X, 3, num_warmup=200, num_samples=200, num_chains=2, seed=0)
+    return X, params, idata

@@ -12,8 +12,8 @@ from the executed copies, so no notebook runs twice. The copies in git stay stri
 from __future__ import annotations
 
 import atexit
-import os
 import functools
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,7 +25,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(path.name for path in NOTEBOOK_DIR.glob("*.ipynb"))
-# Generous: a cold JAX compile on a busy CI machine; the notebooks take seconds to a minute.
+# Per cell. Generous: cold JAX compiles on a busy machine (a NUTS cell takes one to two minutes).
 CELL_TIMEOUT = 600
 
 
@@ -38,13 +38,11 @@ def output_dir() -> Path:
     return path
 
 
-@functools.cache
-def execute(name: str) -> Path:
-    """Run notebook `name` top to bottom; return the executed copy's path.
+_FAILURES: dict[str, BaseException] = {}
 
-    Raises nbclient's CellExecutionError (with the failing cell and traceback) when a
-    cell fails; the failure is cached, so a second caller sees the same error.
-    """
+
+@functools.cache
+def _run(name: str) -> Path:
     notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
     client = NotebookClient(
         notebook,
@@ -58,6 +56,22 @@ def execute(name: str) -> Path:
     out = output_dir() / name
     nbformat.write(notebook, out)
     return out
+
+
+def execute(name: str) -> Path:
+    """Run notebook `name` top to bottom (once per session); the executed copy's path.
+
+    Raises nbclient's CellExecutionError (with the failing cell and traceback) when a
+    cell fails. A failure is remembered too, so a second caller gets the same error
+    without running the notebook again.
+    """
+    if name in _FAILURES:
+        raise _FAILURES[name]
+    try:
+        return _run(name)
+    except Exception as error:
+        _FAILURES[name] = error
+        raise
 
 
 def execute_all() -> Path:

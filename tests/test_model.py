@@ -31,7 +31,7 @@ def test_marginal_and_pointwise_match_scipy(faithful, separated_params):
 
 def scipy_log_prior(params, prior, covariance_type):
     """The conjugate prior's density, typed independently from scipy.stats."""
-    k, d = params.means.shape
+    _k, d = params.means.shape
     cov = params.covariances
     value = stats.dirichlet(prior.concentration).logpdf(params.weights)
     if covariance_type == "full":
