@@ -78,7 +78,7 @@ from .covariance import get_structure
 from .crosscheck import unconstrained_transforms
 from .diagnostics import _padded_batches, feature_names_for, to_inference_data
 from .fit import fit_em, initial_parameters
-from .likelihood import model_log_density
+from .likelihood import log_joint
 from .model import (
     COVARIANCE_SITE,
     Prior,
@@ -401,6 +401,14 @@ _BFGS_RESTARTS = 20
 
 
 @functools.cache
+def _map_guide(n_components: int, covariance_type: str):
+    """The AutoDelta guide of the continuous sites (z stays enumerated in the model).
+
+    Cached: the guide compiles the model's density once, when first initialised."""
+    return AutoDelta(handlers.block(_model(n_components, covariance_type), hide=["z"]))
+
+
+@functools.cache
 def _svi_program(n_components: int, n_features: int, covariance_type: str, optimizer: str,
                  options: tuple):
     """SVI on `gmm_model` for one configuration, built and compiled once.
@@ -412,8 +420,7 @@ def _svi_program(n_components: int, n_features: int, covariance_type: str, optim
     """
     k, d = n_components, n_features
     model = _model(k, covariance_type)
-    # The guide covers the continuous sites only; z stays enumerated in the model.
-    guide = AutoDelta(handlers.block(model, hide=["z"]))
+    guide = _map_guide(k, covariance_type)
     if optimizer == "bfgs":
         gtol, max_iter = options
         optim = _CountingBFGS(method="BFGS", options={"gtol": gtol, "maxiter": max_iter})
@@ -541,12 +548,9 @@ def fit_map_svi(
     site = COVARIANCE_SITE[covariance_type]
     params = GMMParams(point["weights"], point["means"],
                        covariances_from_site(covariance_type, point[site], k, d)).to_numpy()
-    log_joint = float(model_log_density(
-        {"weights": point["weights"], "means": point["means"], site: point[site]},
-        X_jax, k, covariance_type, resolved))
     return SVIMAPResult(
         params=params,
-        log_joint=log_joint,
+        log_joint=log_joint(params, X, resolved, covariance_type),
         n_iter=n_iter,
         converged=converged,
         losses=losses,
