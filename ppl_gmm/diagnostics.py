@@ -276,6 +276,8 @@ class ChainModes:
     mean_log_likelihood : ndarray (C,)
         Per chain, the mean over draws of log p(X | theta) (the fit of each mode).
     threshold : float
+    relabelled : bool
+        Whether the draws were relabelled (label switches removed) before comparing.
     """
 
     groups: tuple
@@ -283,6 +285,7 @@ class ChainModes:
     worst_parameters: dict = field(repr=False)
     mean_log_likelihood: np.ndarray
     threshold: float
+    relabelled: bool = True
 
     @property
     def stuck(self) -> bool:
@@ -293,8 +296,9 @@ class ChainModes:
         if not self.stuck:
             return (f"All {self.pairwise_rhat.shape[0]} chains in one mode (largest two-chain "
                     f"R-hat {np.nanmax(self.pairwise_rhat):.3f} <= {self.threshold}).")
+        after = "after relabelling" if self.relabelled else "draws not relabelled"
         lines = [f"Chains in {len(self.groups)} different modes (two-chain R-hat > "
-                 f"{self.threshold} after relabelling):"]
+                 f"{self.threshold}, {after}):"]
         for g, chains in enumerate(self.groups):
             ll = ", ".join(f"{self.mean_log_likelihood[c]:.2f}" for c in chains)
             lines.append(f"  mode {g}: chains {list(chains)}, mean log-likelihood {ll}")
@@ -352,7 +356,7 @@ def chain_modes(idata, *, var_names=None, threshold: float = MODE_RHAT_THRESHOLD
         mean_ll = np.full(chains, np.nan)
     worst = {pair: v for pair, v in worst.items()
              if not any(pair[0] in g and pair[1] in g for g in groups)}
-    return ChainModes(groups, pairwise, worst, mean_ll, threshold)
+    return ChainModes(groups, pairwise, worst, mean_ll, threshold, is_relabelled(idata))
 
 
 def _largest(rhat):
