@@ -42,7 +42,14 @@ _LAZY_ATTRIBUTES = {"GaussianMixture": "estimator", "select": "selection",
                     # The Bayesian side imports ArviZ (and with it matplotlib).
                     "sample_posterior": "bayes", "fit_map_svi": "bayes",
                     "posterior_assignments": "bayes",
-                    "summary": "diagnostics", "compare": "diagnostics"}
+                    "summary": "diagnostics", "compare": "diagnostics",
+                    # (the function relabel stays ppl_gmm.relabel.relabel: the module
+                    # of the same name would shadow it here once imported)
+                    "map_em": "bayes", "Assignments": "bayes", "SVIMAPResult": "bayes",
+                    "chain_modes": "diagnostics", "ChainModes": "diagnostics",
+                    "Comparison": "diagnostics", "DiagnosticWarning": "diagnostics",
+                    "RHatWarning": "diagnostics", "ChainModeWarning": "diagnostics",
+                    "ParetoKWarning": "diagnostics"}
 
 
 def __getattr__(name):
@@ -59,8 +66,13 @@ def __getattr__(name):
 
 __all__ = [
     "COVARIANCE_TYPES",
+    "Assignments",
+    "ChainModeWarning",
+    "ChainModes",
+    "Comparison",
     "ConvergenceWarning",
     "CrossCheck",
+    "DiagnosticWarning",
     "EMHistory",
     "EMResult",
     "EmptyComponentWarning",
@@ -70,17 +82,23 @@ __all__ = [
     "KMeansResult",
     "Landscape",
     "Optimum",
+    "ParetoKWarning",
     "Prior",
+    "RHatWarning",
     "ResolvedPrior",
     "RestartTable",
+    "SVIMAPResult",
     "Selection",
     "SingularCovarianceError",
     "align_labels",
+    "chain_modes",
+    "compare",
     "cross_check",
     "datasets",
     "em_parameter_path",
     "fit_em",
     "fit_kmeans",
+    "fit_map_svi",
     "gmm_model",
     "group_optima",
     "initial_parameters",
@@ -88,15 +106,19 @@ __all__ = [
     "load",
     "log_joint",
     "log_prior_density",
+    "map_em",
     "marginal_log_likelihood",
     "matching_cost",
     "n_parameters",
     "permute",
     "pointwise_log_likelihood",
+    "posterior_assignments",
     "ppl_gradient",
     "read_csv",
     "sample",
+    "sample_posterior",
     "sample_prior_predictive",
     "save",
     "select",
+    "summary",
 ]

@@ -30,6 +30,12 @@ With fewer devices than chains the chains run ``"vectorized"`` (one compiled
 program advances all chains in lock-step; NumPyro's ``"sequential"`` recompiles its
 sampling loop for every chain, which costs more than it saves on a small model).
 
+ArviZ 0.23 and jaxlib 0.10
+--------------------------
+Results are ArviZ ``InferenceData`` (ArviZ pinned below 0.24 on purpose, see
+:mod:`ppl_gmm.diagnostics`). Per-draw quantities are computed in programs built to
+avoid a thread-pool deadlock of jaxlib 0.10's batched CPU LAPACK kernels (same place).
+
 Chains start where the MAP is
 -----------------------------
 Random starts put chains in different modes of a mixture posterior (label
@@ -268,7 +274,7 @@ def sample_posterior(
         ``observed_data`` and ``constant_data`` (the MAP-EM solution, ``map_*``).
         Dimensions: ``component``, ``obs``, ``feature`` (and ``feature_bis``, the
         second axis of a covariance matrix). Draws are *not* relabelled; see
-        :func:`ppl_gmm.relabel`.
+        :func:`ppl_gmm.relabel.relabel`.
     """
     X = check_data(X)
     n, d = X.shape
@@ -649,7 +655,7 @@ def posterior_assignments(source, X, *, seed: int = 0, relabel: bool = True) -> 
     seed : int
         Seeds the sampled assignments.
     relabel : bool
-        Relabel the draws first (:func:`ppl_gmm.relabel`) unless already done, so that
+        Relabel the draws first (:func:`ppl_gmm.relabel.relabel`) unless already done, so that
         component k means the same thing in every draw before averaging.
 
     Returns

@@ -24,7 +24,7 @@ across XLA's intra-op thread pool and block until the pieces finish; when as man
 such calls run at once as the pool has threads (2 on a 2-core machine), the pool
 deadlocks. Per-draw quantities are therefore computed one kind per program, each a
 single chain of dependent operations, with the draws padded to whole batches
-(:func:`_padded_batches`).
+(``_padded_batches``).
 """
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def chain_modes(idata, *, var_names=None, threshold: float = MODE_RHAT_THRESHOLD
                 relabel_first: bool = True) -> ChainModes:
     """Detect chains stuck in different modes.
 
-    Label switching is removed first (:func:`ppl_gmm.relabel`), so what remains are
+    Label switching is removed first (:func:`ppl_gmm.relabel.relabel`), so what remains are
     genuinely different solutions (a component split in one chain and merged in
     another, say). Every pair of chains gets its own rank-normalised R-hat
     (``arviz.rhat`` on just those two chains); pairs above `threshold` are in different
@@ -406,7 +406,7 @@ def summary(idata, *, var_names=None, relabel_first: bool = True,
     var_names : list of str, optional
         Defaults to the model's parameter sites.
     relabel_first : bool
-        Relabel (:func:`ppl_gmm.relabel`) unless already relabelled. Summaries of
+        Relabel (:func:`ppl_gmm.relabel.relabel`) unless already relabelled. Summaries of
         unrelabelled mixture draws average over label switches.
     rhat_threshold : float
         Parameters with R-hat above it are listed in an :class:`RHatWarning`.
