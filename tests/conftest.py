@@ -1,6 +1,7 @@
 """Shared fixtures: the built-in faithful data and data drawn from gmm_model itself."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,44 @@ settings.register_profile("ci", max_examples=6, derandomize=True, **_HYPOTHESIS)
 settings.register_profile("dev", max_examples=15, **_HYPOTHESIS)
 settings.register_profile("thorough", max_examples=200, **_HYPOTHESIS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+# The suite runs in two pytest-xdist workers (``-n 2``, README). Each test file goes to
+# one worker whole, so its module fixtures are built once, and files that share expensive
+# work go together: the executed notebooks (test_notebooks checks them, test_docs renders
+# them) and the NUTS posterior of ``separated_posterior`` (test_bayes, test_diagnostics).
+# The two longest groups are scheduled first, one per worker. (xdist's own
+# ``--dist loadgroup`` does not group under pytest 9.2: it rewrites a node id attribute
+# pytest no longer reads.)
+_SHARED_WORK = {"test_bayes": "posterior", "test_diagnostics": "posterior",
+                "test_notebooks": "notebooks", "test_docs": "notebooks"}
+_LONGEST_FIRST = ("posterior", "notebooks")
+
+
+def _work_unit(path) -> str:
+    stem = Path(path).stem
+    return _SHARED_WORK.get(stem, stem)
+
+
+def _rank(unit: str) -> int:
+    return _LONGEST_FIRST.index(unit) if unit in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: _rank(_work_unit(item.path)))  # stable: files keep their order
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedWorkScheduling(LoadScopeScheduling):
+        """Whole work units (files, or groups of files sharing work), in collection order."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return _work_unit(nodeid.split("::", 1)[0])
+
+    config.option.loadscopereorder = False  # keep the longest-first order above
+    return SharedWorkScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
