@@ -4,13 +4,14 @@ The E-step never materialises more than one block of rows: it accumulates
 
     N_k  = sum_i w_i r_ik
     S1_k = sum_i w_i r_ik x_i
-    S2_k = sum_i w_i r_ik x_i x_i^T          (packed upper triangle, as R^T Z)
+    S2_k = sum_i w_i r_ik x_i x_i^T          (packed upper triangle, in R^T F)
     log-likelihood, and sum_i w_i r_ik log r_ik
 
 over blocks of rows with ``lax.scan``, plus sum_i w_i max_k log(pi_k N(x_i | mu_k, Sigma_k)),
-the classification log-likelihood that hard EM maximises. Each block costs four matrix
-products (:mod:`ppl_gmm.gaussian`: log densities from the packed outer products z(x_i),
-then R^T X and R^T Z), about 2 n K d^2 flops per iteration and no (n, K, d) temporary.
+the classification log-likelihood that hard EM maximises. Each block costs two matrix
+products (:mod:`ppl_gmm.gaussian`): the log densities F W^T from the design rows
+f_i = (z(x_i), x_i, 1), z the packed outer products, then R^T F, which holds S2, S1 and
+N at once; about 4 n K (d(d+1)/2 + d + 1) flops per iteration and no (n, K, d) temporary.
 Raw moments lose accuracy when a component sits far from the origin relative to its
 spread (C_k = S2_k - N_k x_bar x_bar^T); the data are centred and scaled first, so in
 float64 the loss stays near eps * (|x_bar_k| / sigma_k)^2. Row weights w_i are 1 for
@@ -57,10 +58,10 @@ from .covariance import get_structure
 from .gaussian import (
     CholeskyFactors,
     cholesky_factors,
+    coefficient_matrix,
     component_log_joint,
+    design_matrix,
     log_joint_coefficients,
-    log_joint_from_features,
-    outer_features,
     unpack_symmetric,
 )
 from .params import GMMParams
@@ -108,51 +109,57 @@ class Moments(NamedTuple):
     scatter: jnp.ndarray
 
 
-def block_statistics(X_block, Z_block, w_block, coefficients, variant: str = "soft"):
-    """Sufficient statistics of one block (S2 packed), see the module docstring.
+def block_statistics(F_block, w_block, W, variant: str = "soft"):
+    """Sufficient statistics of one block from its design rows f = (z(x), x, 1).
 
-    ``variant="hard"`` replaces the responsibilities by one-hot assignments to the most
-    responsible component (ties: the lowest index).
+    Two matrix products: the log densities F W^T, then R^T F, whose columns are the
+    packed second moments, the first moments and the counts. ``variant="hard"`` replaces
+    the responsibilities by one-hot assignments to the most responsible component (ties:
+    the lowest index).
     """
-    log_joint = log_joint_from_features(Z_block, X_block, coefficients)
-    log_norm = logsumexp(log_joint, axis=1)
+    log_joint = F_block @ W.T
+    # One exp per entry: the shifted exponentials give both the normaliser and r.
+    top = jnp.max(log_joint, axis=1, keepdims=True)
+    shifted = jnp.exp(log_joint - top)
+    total = jnp.sum(shifted, axis=1)
+    log_norm = top[:, 0] + jnp.log(total)
     if variant == "hard":
         k = log_joint.shape[1]
-        resp = jax.nn.one_hot(jnp.argmax(log_joint, axis=1), k, dtype=X_block.dtype)
+        resp = jax.nn.one_hot(jnp.argmax(log_joint, axis=1), k, dtype=F_block.dtype)
         resp = resp * w_block[:, None]
-        sum_r_log_r = jnp.zeros((), X_block.dtype)
+        sum_r_log_r = jnp.zeros((), F_block.dtype)
     else:
+        resp = shifted * (w_block / total)[:, None]
         log_resp = log_joint - log_norm[:, None]
-        resp = jnp.exp(log_resp) * w_block[:, None]
         sum_r_log_r = jnp.sum(jnp.where(resp > 0, resp * log_resp, 0.0))
-    return SufficientStatistics(
-        counts=jnp.sum(resp, axis=0),
-        sum_x=resp.T @ X_block,
-        sum_xx=resp.T @ Z_block,
-        log_likelihood=jnp.sum(w_block * log_norm),
-        sum_r_log_r=sum_r_log_r,
-        classification_log_likelihood=jnp.sum(w_block * jnp.max(log_joint, axis=1)),
-    )
+    moments = resp.T @ F_block
+    return moments, jnp.sum(w_block * log_norm), sum_r_log_r, jnp.sum(w_block * top[:, 0])
 
 
 def accumulate_statistics(problem, params: GMMParams, factors: CholeskyFactors,
                           variant: str = "soft"):
     """E-step: sum `block_statistics` over the problem's row blocks with ``lax.scan``."""
-    coefficients = log_joint_coefficients(params.weights, params.means, factors)
+    W = coefficient_matrix(log_joint_coefficients(params.weights, params.means, factors))
 
     def add_block(total, block):
-        stats = block_statistics(*block, coefficients, variant)
-        return jax.tree.map(jnp.add, total, stats), None
+        return jax.tree.map(jnp.add, total, block_statistics(*block, W, variant)), None
 
     k, d = params.means.shape
     dtype = problem.X_blocks.dtype
-    zero = SufficientStatistics(
-        jnp.zeros(k, dtype), jnp.zeros((k, d), dtype), jnp.zeros((k, d * (d + 1) // 2), dtype),
-        jnp.zeros((), dtype), jnp.zeros((), dtype), jnp.zeros((), dtype),
+    zero = jnp.zeros((), dtype)
+    start = (jnp.zeros((k, W.shape[1]), dtype), zero, zero, zero)
+    blocks = (problem_design(problem), problem.w_blocks)
+    (moments, log_likelihood, sum_r_log_r, classification), _ = lax.scan(add_block, start,
+                                                                          blocks)
+    m = d * (d + 1) // 2
+    return SufficientStatistics(
+        counts=moments[:, -1],
+        sum_x=moments[:, m:m + d],
+        sum_xx=unpack_symmetric(moments[:, :m], d),
+        log_likelihood=log_likelihood,
+        sum_r_log_r=sum_r_log_r,
+        classification_log_likelihood=classification,
     )
-    blocks = (problem.X_blocks, problem_features(problem), problem.w_blocks)
-    total, _ = lax.scan(add_block, zero, blocks)
-    return total._replace(sum_xx=unpack_symmetric(total.sum_xx, d))
 
 
 def statistics_from_responsibilities(X, w, resp) -> SufficientStatistics:
@@ -166,11 +173,11 @@ def statistics_from_responsibilities(X, w, resp) -> SufficientStatistics:
                                 jnp.einsum("nk,nd,ne->kde", weighted, X, X), zero, zero, zero)
 
 
-def problem_features(problem):
-    """The packed outer products of the problem's rows (computed here if not stored)."""
-    if getattr(problem, "Z_blocks", None) is not None:
-        return problem.Z_blocks
-    return outer_features(problem.X_blocks)
+def problem_design(problem):
+    """The design rows (z(x), x, 1) of the problem's blocks (computed here if not stored)."""
+    if getattr(problem, "F_blocks", None) is not None:
+        return problem.F_blocks
+    return design_matrix(problem.X_blocks)
 
 
 def block_responsibilities(X_blocks, params: GMMParams):
@@ -352,8 +359,8 @@ class EMProblem(NamedTuple):
     tol : scalar, relative tolerance on the objective
     fixed_covariance : (d, d) internal-coordinate covariance shared by every component and
         never updated, or None (estimate the covariances)
-    Z_blocks : (n_blocks, block, d(d+1)/2) packed outer products of the rows, computed
-        once per fit (memory n d(d+1)/2), or None to compute them in every E-step
+    F_blocks : (n_blocks, block, d(d+1)/2 + d + 1) design rows (z(x), x, 1), computed
+        once per fit (memory n (d(d+1)/2 + d + 1)), or None to compute them in every E-step
     """
 
     X_blocks: jnp.ndarray
@@ -364,7 +371,7 @@ class EMProblem(NamedTuple):
     reg_covar: jnp.ndarray
     tol: jnp.ndarray
     fixed_covariance: object = None
-    Z_blocks: object = None
+    F_blocks: object = None
 
 
 def _log_jacobian(problem: EMProblem):

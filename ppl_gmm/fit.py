@@ -53,7 +53,7 @@ from .em import (
     em_path,
     run_em,
 )
-from .gaussian import outer_features
+from .gaussian import design_matrix
 from .init import INITIALISERS
 from .model import resolve_prior
 from .params import EMHistory, EMResult, GMMParams
@@ -119,7 +119,7 @@ def make_problem(X: np.ndarray, n_components: int, covariance_type: str, prior, 
     return EMProblem(
         X_blocks=jnp.asarray(X_blocks),
         w_blocks=jnp.asarray(w_blocks),
-        Z_blocks=outer_features(jnp.asarray(X_blocks)),
+        F_blocks=design_matrix(jnp.asarray(X_blocks)),
         prior=coordinates.prior_to_internal(user_prior),
         user_prior=user_prior,
         coordinates=coordinates,

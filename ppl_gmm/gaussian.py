@@ -80,10 +80,11 @@ def component_log_joint(X, weights, means, factors: CholeskyFactors):
 #
 # log pi_k N(x | mu_k, Sigma_k) = c_k + x^T Lambda_k mu_k - x^T Lambda_k x / 2, with
 # Lambda_k = P_k P_k^T built from the Cholesky factor (never inv(Sigma)). With the
-# packed outer products z(x) = (x_i x_j)_{i <= j}, all K log densities of a block are two
-# matrix products, Z A^T + X B^T + c, and the E-step's second moments are R^T Z: no
-# (n, K, d) temporary. The expansion subtracts terms of size |x|^2 / sigma_k^2, so it
-# runs in the standardised internal coordinates of :mod:`ppl_gmm.fit`.
+# design row f(x) = (z(x), x, 1), z(x) = (x_i x_j)_{i <= j} the packed outer products,
+# all K log densities of a block are one matrix product F W^T, and the E-step's
+# statistics (second moments, first moments, counts) are one more, R^T F: no (n, K, d)
+# temporary. The expansion subtracts terms of size |x|^2 / sigma_k^2, so it runs in the
+# standardised internal coordinates of :mod:`ppl_gmm.fit`.
 
 
 def packed_indices(d: int):
@@ -92,9 +93,19 @@ def packed_indices(d: int):
 
 
 def outer_features(X):
-    """z_i = (x_ij x_il)_{j <= l}: packed outer products of the rows, shape (n, d(d+1)/2)."""
-    rows, cols = packed_indices(X.shape[-1])
-    return X[..., rows] * X[..., cols]
+    """z_i = (x_ij x_il)_{j <= l}: packed outer products of the rows, shape (n, d(d+1)/2).
+
+    In the order of :func:`packed_indices`, built from static slices (a gather by index
+    arrays is several times slower on a CPU).
+    """
+    d = X.shape[-1]
+    return jnp.concatenate([X[..., j:] * X[..., j:j + 1] for j in range(d)], axis=-1)
+
+
+def design_matrix(X):
+    """f_i = (z_i, x_i, 1), shape (n, d(d+1)/2 + d + 1): the E-step's features of each row."""
+    ones = jnp.ones((*X.shape[:-1], 1), X.dtype)
+    return jnp.concatenate([outer_features(X), X, ones], axis=-1)
 
 
 def unpack_symmetric(packed, d: int):
@@ -124,6 +135,8 @@ def log_joint_coefficients(weights, means, factors: CholeskyFactors) -> LogJoint
     return LogJointCoefficients(-0.5 * precision[..., rows, cols] * doubled, linear, constant)
 
 
-def log_joint_from_features(Z, X, coefficients: LogJointCoefficients):
-    """log pi_k N(x_i | mu_k, Sigma_k), shape (n, K), as two matrix products."""
-    return Z @ coefficients.quadratic.T + X @ coefficients.linear.T + coefficients.constant
+def coefficient_matrix(coefficients: LogJointCoefficients):
+    """W = (quadratic, linear, constant), shape (K, d(d+1)/2 + d + 1), so that the log
+    densities of rows with design matrix F (:func:`design_matrix`) are ``F @ W.T``."""
+    return jnp.concatenate([coefficients.quadratic, coefficients.linear,
+                            coefficients.constant[:, None]], axis=-1)
