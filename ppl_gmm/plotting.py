@@ -905,12 +905,19 @@ def _landscape_optima(landscape, atol):
 _DEFAULT_VARS = ("weights", "means")
 
 
-def plot_trace(idata, var_names=_DEFAULT_VARS, *, axes=None, **kwargs):
-    """ArviZ trace plot (densities and traces per chain), e.g. of relabelled draws.
+def _relabelled(idata, relabel_first: bool):
+    from .relabel import is_relabelled, relabel
 
-    Label switching makes raw mixture traces jump between modes; relabel the draws
-    first (:func:`ppl_gmm.relabel.relabel`), then the traces of each component's
-    parameters should overlap across chains.
+    return relabel(idata) if relabel_first and not is_relabelled(idata) else idata
+
+
+def plot_trace(idata, var_names=_DEFAULT_VARS, *, axes=None, relabel_first: bool = True,
+               **kwargs):
+    """ArviZ trace plot (densities and traces per chain) of relabelled draws.
+
+    Label switching makes raw mixture traces jump between modes, so the draws are
+    relabelled first (:func:`ppl_gmm.relabel.relabel`) unless they already are; then
+    the traces of each component's parameters should overlap across chains.
 
     Parameters
     ----------
@@ -918,6 +925,8 @@ def plot_trace(idata, var_names=_DEFAULT_VARS, *, axes=None, **kwargs):
     var_names : sequence of str
     axes : ndarray of Axes, optional
         Passed to ``arviz.plot_trace`` as `axes`, shape (len(var_names), 2).
+    relabel_first : bool
+        False plots the draws as they are (to show label switching itself).
     **kwargs
         Other ``arviz.plot_trace`` options (``compact`` defaults to True).
 
@@ -927,6 +936,7 @@ def plot_trace(idata, var_names=_DEFAULT_VARS, *, axes=None, **kwargs):
     """
     import arviz as az
 
+    idata = _relabelled(idata, relabel_first)
     var_names = list(var_names)
     kwargs.setdefault("compact", True)
     if axes is None:
@@ -938,8 +948,12 @@ def plot_trace(idata, var_names=_DEFAULT_VARS, *, axes=None, **kwargs):
     return drawn
 
 
-def plot_rank(idata, var_names=_DEFAULT_VARS, *, axes=None, **kwargs):
+def plot_rank(idata, var_names=_DEFAULT_VARS, *, axes=None, relabel_first: bool = True,
+              **kwargs):
     """ArviZ rank plot: per-chain histograms of the draws' ranks, flat when chains mix.
+
+    The draws are relabelled first (:func:`ppl_gmm.relabel.relabel`) unless they
+    already are, as for :func:`plot_trace`.
 
     Parameters
     ----------
@@ -947,6 +961,8 @@ def plot_rank(idata, var_names=_DEFAULT_VARS, *, axes=None, **kwargs):
     var_names : sequence of str
     axes : ndarray of Axes, optional
         One per scalar parameter (e.g. K x d for the means).
+    relabel_first : bool
+        False ranks the draws as they are.
     **kwargs
         Other ``arviz.plot_rank`` options.
 
@@ -956,6 +972,7 @@ def plot_rank(idata, var_names=_DEFAULT_VARS, *, axes=None, **kwargs):
     """
     import arviz as az
 
+    idata = _relabelled(idata, relabel_first)
     drawn = az.plot_rank(idata, var_names=list(var_names), ax=axes, **kwargs)
     if axes is None:
         np.ravel(drawn)[0].figure.set_layout_engine("constrained")

@@ -456,6 +456,40 @@ def test_trace_plot_of_relabelled_draws(draws_idata):
 
 
 @pytest.mark.slow
+def test_trace_and_rank_plots_relabel_raw_draws_by_default(draws_idata, bishop_fit):
+    from ppl_gmm.relabel import relabel
+
+    # Chain 1 with its two components swapped, and no record of relabelling: raw draws,
+    # with the MAP solution stored where sample_posterior stores it.
+    raw = draws_idata[2].copy()
+    ref = bishop_fit.params
+    raw.constant_data = raw.constant_data.assign(
+        map_weights=(("component",), ref.weights),
+        map_means=(("component", "feature"), ref.means),
+        map_covariances=(("component", "feature", "feature_bis"), ref.covariances))
+    for name, var in draws_idata[2].posterior.data_vars.items():
+        values = var.values.copy()
+        values[1] = np.flip(values[1], axis=var.dims.index("component") - 1)
+        raw.posterior[name] = (var.dims, values)
+    raw.posterior.attrs["relabelled"] = 0
+    fixed = relabel(raw)
+
+    def traces(idata, **options):
+        axes = plotting.plot_trace(idata, var_names=["weights"], **options)
+        return [line.get_ydata() for line in axes[0, 1].get_lines()]
+
+    for shown, expected in zip(traces(raw), traces(fixed, relabel_first=False), strict=True):
+        np.testing.assert_array_equal(shown, expected)
+    as_drawn = traces(raw, relabel_first=False)
+    assert not all(np.array_equal(a, b) for a, b in zip(as_drawn, traces(raw), strict=True))
+    ranks = plotting.plot_rank(raw, var_names=["weights"])
+    same = plotting.plot_rank(fixed, var_names=["weights"], relabel_first=False)
+    for a, b in zip(np.ravel(ranks), np.ravel(same), strict=True):
+        assert [p.get_height() for p in a.patches] == [p.get_height() for p in b.patches]
+    plt.close("all")
+
+
+@pytest.mark.slow
 def test_rank_plot_one_panel_per_scalar(draws_idata):
     axes = np.ravel(plotting.plot_rank(draws_idata[2], var_names=["means"]))
     assert len(axes) == 2 * 2
