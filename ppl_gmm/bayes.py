@@ -84,7 +84,7 @@ from .covariance import get_structure
 from .crosscheck import unconstrained_transforms
 from .diagnostics import _padded_batches, feature_names_for, to_inference_data
 from .fit import fit_em, initial_parameters
-from .likelihood import log_joint
+from .likelihood import _FIRST_ENUM_DIM, log_joint
 from .model import (
     COVARIANCE_SITE,
     Prior,
@@ -94,8 +94,7 @@ from .model import (
     resolve_prior,
 )
 from .params import EMResult, GMMParams
-from .relabel import is_relabelled
-from .relabel import relabel as relabel_draws
+from .relabel import relabelled
 
 __all__ = [
     "Assignments",
@@ -106,8 +105,6 @@ __all__ = [
     "sample_posterior",
 ]
 
-# Plates nest once ("obs"), so the enumerated z takes dimension -2.
-_FIRST_ENUM_DIM = -2
 _EXTRA_FIELDS = ("potential_energy", "diverging", "num_steps", "accept_prob", "energy",
                  "adapt_state.step_size")
 
@@ -284,7 +281,7 @@ def sample_posterior(
     num_samples = check_positive_int(num_samples, "num_samples")
     num_chains = check_positive_int(num_chains, "num_chains")
     seed = check_seed(seed)
-    check_positive_int(n_init, "n_init")
+    n_init = check_positive_int(n_init, "n_init")
     target_accept_prob = check_probability(target_accept_prob, "target_accept_prob")
     max_tree_depth = check_positive_int(max_tree_depth, "max_tree_depth")
     names = feature_names_for(feature_names, d)
@@ -664,8 +661,7 @@ def posterior_assignments(source, X, *, seed: int = 0, relabel: bool = True) -> 
     """
     X = check_data(X)
     if isinstance(source, az.InferenceData):
-        if relabel and not is_relabelled(source):
-            source = relabel_draws(source)
+        source = relabelled(source, relabel)
         post = source.posterior
         d = X.shape[1]
         k = post.sizes["component"]

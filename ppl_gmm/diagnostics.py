@@ -47,7 +47,7 @@ from .fit import SingularCovarianceError, fit_em
 from .likelihood import model_log_density
 from .model import COVARIANCE_SITE, params_to_sites
 from .params import GMMParams
-from .relabel import is_relabelled, relabel
+from .relabel import _draws, is_relabelled, relabelled
 
 __all__ = [
     "ChainModeWarning",
@@ -221,10 +221,7 @@ def to_inference_data(mcmc, X, *, n_components: int, covariance_type: str = "ful
     # sum out the enumerated z; the group is computed from the model below.
     idata = az.from_numpyro(mcmc, log_likelihood=False, coords=coords, dims=dims)
     post = idata.posterior
-    log_lik = pointwise_log_likelihood_draws(
-        post["weights"].transpose("chain", "draw", "component").values,
-        post["means"].transpose("chain", "draw", "component", "feature").values,
-        post["covariances"].transpose("chain", "draw", "component", ...).values, X)
+    log_lik = pointwise_log_likelihood_draws(*_draws(post), X)
     library = {"library": numpyro}
     groups = {"log_likelihood": az.dict_to_dataset({"x": log_lik}, coords=coords,
                                                    dims={"x": ["obs"]}, **library)}
@@ -335,8 +332,7 @@ def chain_modes(idata, *, var_names=None, threshold: float = MODE_RHAT_THRESHOLD
     -------
     ChainModes
     """
-    if relabel_first and not is_relabelled(idata):
-        idata = relabel(idata)
+    idata = relabelled(idata, relabel_first)
     post = idata.posterior[_parameter_names(idata, var_names)]
     chains = post.sizes["chain"]
     pairwise = np.full((chains, chains), np.nan)
@@ -421,8 +417,7 @@ def summary(idata, *, var_names=None, relabel_first: bool = True,
         ArviZ's table (mean, sd, HDI, MCSE, ``ess_bulk``, ``ess_tail``, ``r_hat``);
         ``table.attrs["chain_modes"]`` holds the :class:`ChainModes` (with 2+ chains).
     """
-    if relabel_first and not is_relabelled(idata):
-        idata = relabel(idata)
+    idata = relabelled(idata, relabel_first)
     names = _parameter_names(idata, var_names)
     table = az.summary(idata, var_names=names, **kwargs)
     if "r_hat" in table:

@@ -58,7 +58,6 @@ from .covariance import get_structure
 from .gaussian import (
     CholeskyFactors,
     cholesky_factors,
-    coefficient_matrix,
     component_log_joint,
     design_matrix,
     log_joint_coefficients,
@@ -139,7 +138,7 @@ def block_statistics(F_block, w_block, W, variant: str = "soft"):
 def accumulate_statistics(problem, params: GMMParams, factors: CholeskyFactors,
                           variant: str = "soft"):
     """E-step: sum `block_statistics` over the problem's row blocks with ``lax.scan``."""
-    W = coefficient_matrix(log_joint_coefficients(params.weights, params.means, factors))
+    W = log_joint_coefficients(params.weights, params.means, factors)
 
     def add_block(total, block):
         return jax.tree.map(jnp.add, total, block_statistics(*block, W, variant)), None
@@ -151,15 +150,14 @@ def accumulate_statistics(problem, params: GMMParams, factors: CholeskyFactors,
     blocks = (problem_design(problem), problem.w_blocks)
     (moments, log_likelihood, sum_r_log_r, classification), _ = lax.scan(add_block, start,
                                                                           blocks)
+    return _statistics_from_moments(moments, d, log_likelihood, sum_r_log_r, classification)
+
+
+def _statistics_from_moments(moments, d: int, *scalars) -> SufficientStatistics:
+    """Split R^T F (columns: packed S2, S1, N) into :class:`SufficientStatistics`."""
     m = d * (d + 1) // 2
-    return SufficientStatistics(
-        counts=moments[:, -1],
-        sum_x=moments[:, m:m + d],
-        sum_xx=unpack_symmetric(moments[:, :m], d),
-        log_likelihood=log_likelihood,
-        sum_r_log_r=sum_r_log_r,
-        classification_log_likelihood=classification,
-    )
+    return SufficientStatistics(moments[:, -1], moments[:, m:m + d],
+                                unpack_symmetric(moments[:, :m], d), *scalars)
 
 
 def statistics_from_responsibilities(X, w, resp) -> SufficientStatistics:
@@ -167,15 +165,14 @@ def statistics_from_responsibilities(X, w, resp) -> SufficientStatistics:
 
     Used to start EM from memberships (k-means labels, random responsibilities).
     """
-    weighted = resp * w[:, None]
     zero = jnp.zeros((), X.dtype)
-    return SufficientStatistics(jnp.sum(weighted, axis=0), weighted.T @ X,
-                                jnp.einsum("nk,nd,ne->kde", weighted, X, X), zero, zero, zero)
+    moments = (resp * w[:, None]).T @ design_matrix(X)
+    return _statistics_from_moments(moments, X.shape[1], zero, zero, zero)
 
 
 def problem_design(problem):
     """The design rows (z(x), x, 1) of the problem's blocks (computed here if not stored)."""
-    if getattr(problem, "F_blocks", None) is not None:
+    if problem.F_blocks is not None:
         return problem.F_blocks
     return design_matrix(problem.X_blocks)
 
@@ -422,17 +419,24 @@ def _objective(stats: SufficientStatistics, variant: str):
 
 
 def em_step(problem: EMProblem, params: GMMParams, factors: CholeskyFactors,
-            stats: SufficientStatistics, covariance_type: str, variant: str = "soft"):
+            stats: SufficientStatistics, covariance_type: str, variant: str = "soft",
+            update=None):
     """One EM iteration from theta_t (with its E-step `stats`) to theta_{t+1}.
 
     Returns the new parameters, their factors and statistics, the user-space
     objective, the lower bound L(q_t, theta_{t+1}) and L(q_{t+1}, theta_{t+1}) (both
     plus log prior and log-Jacobian). For ``variant="hard"`` q is one-hot and the
-    objective is the classification log-likelihood (module docstring).
+    objective is the classification log-likelihood (module docstring). `update`
+    (moments -> GMMParams) replaces the M-step :func:`m_step` for `covariance_type`
+    (the model-selection grid masks components and switches structures there,
+    :mod:`ppl_gmm.grid`).
     """
     moments = moments_from_statistics(stats)
-    new_params = m_step(moments, covariance_type, problem.prior, problem.reg_covar,
-                        problem.fixed_covariance)
+    if update is None:
+        new_params = m_step(moments, covariance_type, problem.prior, problem.reg_covar,
+                            problem.fixed_covariance)
+    else:
+        new_params = update(moments)
     new_factors = cholesky_factors(new_params.covariances)
     new_stats = accumulate_statistics(problem, new_params, new_factors, variant)
     offset = _user_objective_terms(problem, new_params, covariance_type)
@@ -462,7 +466,7 @@ def initial_state(problem: EMProblem, params: GMMParams, covariance_type: str, m
 
 
 def run_em(problem: EMProblem, init_params: GMMParams, covariance_type: str, max_iter: int,
-           variant: str = "soft"):
+           variant: str = "soft", update=None):
     """Iterate EM inside ``lax.while_loop`` until converged, failed or `max_iter`.
 
     Pure and traceable: ``jax.vmap`` over `init_params` runs restarts as one batch
@@ -470,14 +474,15 @@ def run_em(problem: EMProblem, init_params: GMMParams, covariance_type: str, max
     others go on. Convergence: |objective_t - objective_{t-1}|
     <= tol * |objective_t + n sum_j log s_j|, the objective on the standardised scale
     (unit-free).
-    `variant` is "soft" (EM) or "hard" (classification EM), see the module docstring.
+    `variant` is "soft" (EM) or "hard" (classification EM), see the module docstring;
+    `update` replaces the M-step, see :func:`em_step`.
     """
 
     def keep_going(state: EMState):
         return still_running(state, max_iter)
 
     def iterate(state: EMState):
-        new_state, entries = em_iteration(problem, state, covariance_type, variant)
+        new_state, entries = em_iteration(problem, state, covariance_type, variant, update)
         t = new_state.iteration
         trace = EMTrace(*(buffer.at[t].set(entry) for buffer, entry in zip(state.trace, entries,
                                                                              strict=True)))
@@ -492,7 +497,8 @@ def still_running(state: EMState, max_iter: int):
     return (state.iteration < max_iter) & ~state.converged & (state.failed_component < 0)
 
 
-def em_iteration(problem: EMProblem, state: EMState, covariance_type: str, variant: str = "soft"):
+def em_iteration(problem: EMProblem, state: EMState, covariance_type: str, variant: str = "soft",
+                 update=None):
     """The body of the EM loop, without the trace buffers.
 
     Returns the next state (its ``trace`` field passed through untouched) and the four
@@ -501,7 +507,7 @@ def em_iteration(problem: EMProblem, state: EMState, covariance_type: str, varia
     (:func:`ppl_gmm.restarts.run_em_batch`) share every step.
     """
     params, factors, stats, objective, bound_before, bound_after = em_step(
-        problem, state.params, state.factors, state.stats, covariance_type, variant
+        problem, state.params, state.factors, state.stats, covariance_type, variant, update
     )
     t = state.iteration + 1
     log_likelihood = stats.log_likelihood + _log_jacobian(problem)

@@ -182,6 +182,21 @@ def _initial_params(init, key, problem: EMProblem, X: np.ndarray, n_components: 
     raise ValueError(f"init must be a name, a GMMParams or a callable, got {init!r}.")
 
 
+def _starting_points(init, seed: int, n_init: int, problem: EMProblem, X: np.ndarray,
+                     n_components: int, covariance_type: str) -> GMMParams:
+    """Internal-coordinate start of one run (``n_init == 1``), or of `n_init` restarts
+    (leading restart axis, :func:`ppl_gmm.restarts.batched_initial_params`)."""
+    if n_init == 1:
+        start = _initial_params(init, jax.random.key(seed), problem, X, n_components,
+                                covariance_type)
+    else:
+        start = batched_initial_params(init, restart_keys(seed, n_init), problem, X,
+                                       n_components, covariance_type)
+        if isinstance(init, str):
+            start = _regularised(start, problem)
+    return _with_fixed_covariance(start, problem)
+
+
 def _regularised(params: GMMParams, problem: EMProblem) -> GMMParams:
     """An initialiser's covariances plus `reg_covar` on the diagonal (any leading axes).
 
@@ -342,9 +357,7 @@ def fit_em(
     problem = make_problem(X, k, covariance_type, prior, reg_covar, tol, block_size,
                            fixed_variance)
     if n_init == 1:
-        key = jax.random.key(seed)
-        init_params = _initial_params(init, key, problem, X, k, covariance_type)
-        init_params = _with_fixed_covariance(init_params, problem)
+        init_params = _starting_points(init, seed, 1, problem, X, k, covariance_type)
         state = _run_em(problem, init_params, covariance_type=covariance_type, max_iter=max_iter,
                         variant=variant)
         restarts = table_from_states(state, problem, init_params, seed, batched=False)
@@ -355,11 +368,7 @@ def fit_em(
             error.restarts = restarts
             raise error
     else:
-        batch = batched_initial_params(init, restart_keys(seed, n_init), problem, X, k,
-                                       covariance_type)
-        if isinstance(init, str):
-            batch = _regularised(batch, problem)
-        batch = _with_fixed_covariance(batch, problem)
+        batch = _starting_points(init, seed, n_init, problem, X, k, covariance_type)
         states = run_restarts(problem, batch, covariance_type, max_iter, variant,
                               restart_batch_size)
         restarts = table_from_states(states, problem, batch, seed)
@@ -529,12 +538,6 @@ def initial_parameters(X, n_components: int, *, init="kmeans++", seed: int = 0,
     fixed_variance = _check_fixed_variance(fixed_variance, covariance_type, reg_covar)
     problem = make_problem(X, k, covariance_type, None, reg_covar, 0.0, DEFAULT_BLOCK_SIZE,
                            fixed_variance)
-    if n_init == 1:
-        start = _initial_params(init, jax.random.key(seed), problem, X, k, covariance_type)
-        return problem.coordinates.params_to_user(_with_fixed_covariance(start, problem)).to_numpy()
-    batch = batched_initial_params(init, restart_keys(seed, n_init), problem, X, k,
-                                   covariance_type)
-    if isinstance(init, str):
-        batch = _regularised(batch, problem)
-    batch = _with_fixed_covariance(batch, problem)
-    return jax.vmap(problem.coordinates.params_to_user)(batch).to_numpy()
+    start = _starting_points(init, seed, n_init, problem, X, k, covariance_type)
+    # params_to_user broadcasts over a leading restart axis.
+    return problem.coordinates.params_to_user(start).to_numpy()

@@ -115,16 +115,13 @@ def unpack_symmetric(packed, d: int):
     return upper + jnp.swapaxes(upper, -1, -2) - upper * jnp.eye(d, dtype=packed.dtype)
 
 
-class LogJointCoefficients(NamedTuple):
-    """log pi_k N(x | mu_k, Sigma_k) = z(x) . quadratic_k + x . linear_k + constant_k."""
+def log_joint_coefficients(weights, means, factors: CholeskyFactors):
+    """W, shape (K, d(d+1)/2 + d + 1): the K log densities as linear functions of the
+    design rows, log pi_k N(x | mu_k, Sigma_k) = (F @ W.T)[:, k] (:func:`design_matrix`).
 
-    quadratic: jnp.ndarray  # (K, d(d+1)/2): -Lambda_k / 2, off-diagonal entries doubled
-    linear: jnp.ndarray  # (K, d): Lambda_k mu_k
-    constant: jnp.ndarray  # (K,)
-
-
-def log_joint_coefficients(weights, means, factors: CholeskyFactors) -> LogJointCoefficients:
-    """Coefficients of the K log densities as linear functions of (z(x), x, 1)."""
+    Row k is (quadratic_k, linear_k, constant_k): -Lambda_k / 2 packed with the
+    off-diagonal entries doubled, Lambda_k mu_k, and the normalising constant.
+    """
     d = means.shape[-1]
     precision = factors.precision_tril_t @ jnp.swapaxes(factors.precision_tril_t, -1, -2)
     rows, cols = packed_indices(d)
@@ -132,11 +129,5 @@ def log_joint_coefficients(weights, means, factors: CholeskyFactors) -> LogJoint
     linear = jnp.einsum("kij,kj->ki", precision, means)
     constant = (jnp.log(weights) - factors.half_log_det - 0.5 * d * jnp.log(2.0 * jnp.pi)
                 - 0.5 * jnp.sum(means * linear, axis=-1))
-    return LogJointCoefficients(-0.5 * precision[..., rows, cols] * doubled, linear, constant)
-
-
-def coefficient_matrix(coefficients: LogJointCoefficients):
-    """W = (quadratic, linear, constant), shape (K, d(d+1)/2 + d + 1), so that the log
-    densities of rows with design matrix F (:func:`design_matrix`) are ``F @ W.T``."""
-    return jnp.concatenate([coefficients.quadratic, coefficients.linear,
-                            coefficients.constant[:, None]], axis=-1)
+    quadratic = -0.5 * precision[..., rows, cols] * doubled
+    return jnp.concatenate([quadratic, linear, constant[:, None]], axis=-1)

@@ -17,12 +17,12 @@ here every cell is the same program:
   structure) cell is one call of the same compiled program.
 
 The pieces are :mod:`ppl_gmm.em`'s (sufficient statistics, moments, M-step, lower
-bounds, failure detection); only the masking is new, and :func:`run_masked_em`
-mirrors :func:`ppl_gmm.em.run_em` line for line. The initialisations match
-:mod:`ppl_gmm.init`'s for the live K exactly (JAX's partitionable key splitting makes
-the first K of K_max k-means++ centres the K-centre draw), so a cell is the same fit
-as ``fit_em(X, K, covariance_type=..., n_init=..., seed=...)`` and does not depend on
-the other K values in the grid.
+bounds, failure detection, the loop itself: :func:`run_masked_em` is
+:func:`ppl_gmm.em.run_em` with its M-step replaced); only the masking is new. The
+initialisations match :mod:`ppl_gmm.init`'s for the live K exactly (JAX's partitionable
+key splitting makes the first K of K_max k-means++ centres the K-centre draw), so a cell
+is the same fit as ``fit_em(X, K, covariance_type=..., n_init=..., seed=...)`` and does
+not depend on the other K values in the grid.
 """
 
 from __future__ import annotations
@@ -37,19 +37,13 @@ from jax import lax
 from .covariance import COVARIANCE_TYPES
 from .em import (
     EMProblem,
-    EMTrace,
-    SufficientStatistics,
-    _first_failure,
-    _log_jacobian,
-    accumulate_statistics,
+    EMState,
     block_responsibilities,
-    lower_bound,
-    lower_bound_at_e_step,
     m_step,
     moments_from_statistics,
+    run_em,
     statistics_from_responsibilities,
 )
-from .gaussian import cholesky_factors
 from .init import project_covariance, weighted_covariance, weighted_mean
 from .kmeans import kmeans_plus_plus_centres, nearest_centre, random_rows_centres
 from .model import Prior
@@ -140,63 +134,18 @@ _INITIALISERS = {
 # ------------------------------------------------------------------ the loop
 
 
-class GridState(NamedTuple):
-    """Carry of one cell's ``while_loop``, as :class:`ppl_gmm.em.EMState`."""
-
-    params: GMMParams
-    factors: object
-    stats: SufficientStatistics
-    objective: jnp.ndarray
-    iteration: jnp.ndarray
-    converged: jnp.ndarray
-    failed_component: jnp.ndarray
-    trace: EMTrace
-
-
-def _initial_state(problem: EMProblem, params: GMMParams, max_iter: int) -> GridState:
-    factors = cholesky_factors(params.covariances)
-    stats = accumulate_statistics(problem, params, factors)
-    offset = _log_jacobian(problem)
-    objective = stats.log_likelihood + offset
-    after = lower_bound_at_e_step(stats, params, factors) + offset
-    empty = jnp.full(max_iter + 1, jnp.nan, dtype=objective.dtype)
-    trace = EMTrace(*(empty.at[0].set(v) for v in (objective, objective, objective, after)))
-    return GridState(params, factors, stats, objective, jnp.asarray(0), jnp.asarray(False),
-                     _first_failure(factors, stats), trace)
-
-
 def run_masked_em(problem: EMProblem, init_params: GMMParams, mask, structure, max_iter: int):
     """Maximum-likelihood EM with the components outside `mask` held dead.
 
-    Mirrors :func:`ppl_gmm.em.run_em` (soft EM, no prior): the same statistics,
-    M-step, bounds, stopping rule (relative change of the objective on the
-    standardised scale <= ``problem.tol``) and failure rule (a failed iterate is not
-    accepted; the last good one is kept). A test checks the two agree iterate by iterate.
+    :func:`ppl_gmm.em.run_em` itself (soft EM, no prior), its M-step replaced by the
+    structure switch followed by the mask. The structure argument of ``run_em`` only
+    matters for a prior's density, and there is none here.
     """
-    offset = _log_jacobian(problem)
 
-    def keep_going(state: GridState):
-        return (state.iteration < max_iter) & ~state.converged & (state.failed_component < 0)
+    def update(moments) -> GMMParams:
+        return masked(_m_step_any(moments, structure, None, problem.reg_covar), mask)
 
-    def iterate(state: GridState):
-        moments = moments_from_statistics(state.stats)
-        params = masked(_m_step_any(moments, structure, None, problem.reg_covar), mask)
-        factors = cholesky_factors(params.covariances)
-        stats = accumulate_statistics(problem, params, factors)
-        objective = stats.log_likelihood + offset
-        before = lower_bound(state.stats, moments, params, factors) + offset
-        after = lower_bound_at_e_step(stats, params, factors) + offset
-        t = state.iteration + 1
-        trace = EMTrace(*(buffer.at[t].set(v) for buffer, v in
-                          zip(state.trace, (objective, objective, before, after), strict=True)))
-        unit_free = jnp.abs(objective - offset)
-        converged = jnp.abs(objective - state.objective) <= problem.tol * unit_free
-        failed = _first_failure(factors, stats)
-        new = GridState(params, factors, stats, objective, t, converged, failed, trace)
-        kept = jax.tree.map(lambda a, b: jnp.where(failed >= 0, b, a), new, state)
-        return kept._replace(iteration=t, failed_component=failed, trace=trace)
-
-    return lax.while_loop(keep_going, iterate, _initial_state(problem, init_params, max_iter))
+    return run_em(problem, init_params, "full", max_iter, update=update)
 
 
 class CellFit(NamedTuple):
@@ -207,7 +156,7 @@ class CellFit(NamedTuple):
     initial_params : GMMParams
         Starting points, leading restart axis, internal coordinates, padded to K_max
         (dead components: weight 0).
-    state : GridState
+    state : EMState
         Final EM state of every restart (leading restart axis).
     best : int scalar
         The restart with the highest objective among those that did not fail (-1 if
@@ -217,7 +166,7 @@ class CellFit(NamedTuple):
     """
 
     initial_params: GMMParams
-    state: GridState
+    state: EMState
     best: jnp.ndarray
     responsibilities: jnp.ndarray
 

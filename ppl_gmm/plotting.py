@@ -905,12 +905,6 @@ def _landscape_optima(landscape, atol):
 _DEFAULT_VARS = ("weights", "means")
 
 
-def _relabelled(idata, relabel_first: bool):
-    from .relabel import is_relabelled, relabel
-
-    return relabel(idata) if relabel_first and not is_relabelled(idata) else idata
-
-
 def plot_trace(idata, var_names=_DEFAULT_VARS, *, axes=None, relabel_first: bool = True,
                **kwargs):
     """ArviZ trace plot (densities and traces per chain) of relabelled draws.
@@ -936,7 +930,9 @@ def plot_trace(idata, var_names=_DEFAULT_VARS, *, axes=None, relabel_first: bool
     """
     import arviz as az
 
-    idata = _relabelled(idata, relabel_first)
+    from .relabel import relabelled
+
+    idata = relabelled(idata, relabel_first)
     var_names = list(var_names)
     kwargs.setdefault("compact", True)
     if axes is None:
@@ -972,7 +968,9 @@ def plot_rank(idata, var_names=_DEFAULT_VARS, *, axes=None, relabel_first: bool 
     """
     import arviz as az
 
-    idata = _relabelled(idata, relabel_first)
+    from .relabel import relabelled
+
+    idata = relabelled(idata, relabel_first)
     drawn = az.plot_rank(idata, var_names=list(var_names), ax=axes, **kwargs)
     if axes is None:
         np.ravel(drawn)[0].figure.set_layout_engine("constrained")

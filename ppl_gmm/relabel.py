@@ -25,7 +25,7 @@ from ._validation import check_params
 from .labels import align_labels
 from .params import GMMParams
 
-__all__ = ["PERMUTATION_VARIABLE", "is_relabelled", "reference_params", "relabel"]
+__all__ = ["PERMUTATION_VARIABLE", "is_relabelled", "reference_params", "relabel", "relabelled"]
 
 #: Name of the ``sample_stats`` variable holding each draw's permutation (chain, draw, component).
 PERMUTATION_VARIABLE = "relabel_permutation"
@@ -35,6 +35,14 @@ _DRAW_DIMS = ("chain", "draw", "component")
 def is_relabelled(idata) -> bool:
     """Whether `idata`'s posterior went through :func:`relabel`."""
     return bool(idata.posterior.attrs.get("relabelled", 0))
+
+
+def relabelled(idata, relabel_first: bool = True):
+    """`idata` relabelled (:func:`relabel`) unless it already is, or `relabel_first` is False.
+
+    The default of every summary and plot of mixture draws.
+    """
+    return relabel(idata) if relabel_first and not is_relabelled(idata) else idata
 
 
 def _draws(posterior, names=("weights", "means", "covariances")):

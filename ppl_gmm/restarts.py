@@ -173,8 +173,7 @@ def run_em_batch(problem: EMProblem, init_params: GMMParams, covariance_type: st
         on = running(states)
         new, entries = jax.vmap(lambda s: em_iteration(problem, s, covariance_type, variant))(
             states)
-        states = jax.tree.map(
-            lambda a, b: jnp.where(on.reshape(on.shape + (1,) * (a.ndim - 1)), a, b), new, states)
+        states = jax.tree.map(lambda a, b: jnp.where(_rows(on, a), a, b), new, states)
         # Every running restart is at the same iteration t: they all started together.
         t = jnp.max(states.iteration)
         trace = EMTrace(*(buffer.at[t].set(jnp.where(on, entry, buffer[t]))
@@ -414,12 +413,6 @@ def restart_table(*, objective, n_iter, converged, failed, reasons, seed, params
     )
 
 
-def _to_user(params: GMMParams, shift: np.ndarray, scale: np.ndarray) -> GMMParams:
-    """Internal -> user coordinates on host arrays (any leading axes)."""
-    return GMMParams(np.asarray(params.weights), shift + np.asarray(params.means) * scale,
-                     np.asarray(params.covariances) * scale[:, None] * scale[None, :])
-
-
 def table_from_states(states, problem: EMProblem, init_params: GMMParams, seed,
                       batched: bool = True) -> RestartTable:
     """A :class:`RestartTable` from final EM states (internal coordinates).
@@ -435,7 +428,6 @@ def table_from_states(states, problem: EMProblem, init_params: GMMParams, seed,
     if not batched:
         arrays = jax.tree.map(lambda a: np.asarray(a)[None], arrays)
     objective, n_iter, converged, failed_component, counts, ll_trace, params, initial = arrays
-    shift, scale = np.asarray(coords.shift), np.asarray(coords.scale)
     rows = np.arange(len(objective))
     reasons = [failure_reason(int(c), int(t), float(counts[r, c]) if c >= 0 else 0.0)
                for r, (c, t) in enumerate(zip(failed_component, n_iter, strict=True))]
@@ -443,8 +435,8 @@ def table_from_states(states, problem: EMProblem, init_params: GMMParams, seed,
     last_good = np.where(failed_component >= 0, np.maximum(n_iter - 1, 0), n_iter)
     return restart_table(
         objective=objective, n_iter=n_iter, converged=converged, failed=failed_component >= 0,
-        reasons=reasons, seed=seed, params=_to_user(params, shift, scale),
-        initial_params=_to_user(initial, shift, scale), log_likelihood=ll_trace[rows, last_good],
+        reasons=reasons, seed=seed, params=coords.params_to_user(params),
+        initial_params=coords.params_to_user(initial), log_likelihood=ll_trace[rows, last_good],
     )
 
 
