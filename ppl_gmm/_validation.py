@@ -93,6 +93,28 @@ def check_n_components(n_components, n_samples: int | None = None) -> int:
     return k
 
 
+def check_ks(ks, n_samples: int) -> list[int]:
+    """Numbers of components to compare: one K or an iterable of distinct K, sorted.
+
+    A repeated K is refused rather than dropped: it is most likely a typo, and the
+    caller should see it.
+    """
+    if isinstance(ks, numbers.Integral):
+        ks = [ks]
+    try:
+        values = list(ks)
+    except TypeError:
+        raise ValueError(f"ks must be an iterable of integers, got {ks!r}.") from None
+    if not values:
+        raise ValueError("ks is empty; give at least one number of components.")
+    checked = [check_n_components(k, n_samples) for k in values]
+    repeated = sorted({k for k in checked if checked.count(k) > 1})
+    if repeated:
+        raise ValueError(f"ks must be distinct numbers of components; {repeated} appear more "
+                         "than once.")
+    return sorted(checked)
+
+
 def check_positive_number(value, name: str, *, allow_zero: bool = False) -> float:
     """A finite real > 0 (>= 0 with `allow_zero`)."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)

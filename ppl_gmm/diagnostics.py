@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import numbers
 import warnings
 from dataclasses import dataclass, field
 
@@ -42,7 +41,7 @@ import numpy as np
 import numpyro
 import pandas as pd
 
-from ._validation import check_data, check_n_components
+from ._validation import check_data, check_ks
 from .fit import SingularCovarianceError, fit_em
 from .likelihood import model_log_density
 from .model import COVARIANCE_SITE, params_to_sites
@@ -482,17 +481,6 @@ class Comparison:
         return int(self.table["n_components"][self.table["em_bic"].idxmin()])
 
 
-def _check_ks(ks, n):
-    ks = list(ks)
-    if not ks or len(set(ks)) != len(ks):
-        raise ValueError(f"ks must be distinct numbers of components, got {ks!r}.")
-    for k in ks:
-        if not isinstance(k, numbers.Integral):
-            raise ValueError(f"ks must hold integers, got {k!r}.")
-        check_n_components(int(k), n)
-    return [int(k) for k in ks]
-
-
 def _ml_em(X, k, covariance_type, seed, n_init):
     try:
         with warnings.catch_warnings():
@@ -534,7 +522,7 @@ def compare(X, ks=range(1, 6), *, prior=None, covariance_type: str = "full",
     from .bayes import sample_posterior  # bayes imports this module
 
     X = check_data(X)
-    ks = _check_ks(ks, X.shape[0])
+    ks = check_ks(ks, X.shape[0])
     posteriors, loos, modes, fits = {}, {}, {}, {}
     for k in ks:
         idata = sample_posterior(X, k, prior=prior, covariance_type=covariance_type,

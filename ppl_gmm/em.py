@@ -394,6 +394,16 @@ def _user_objective_terms(problem: EMProblem, params: GMMParams, covariance_type
 COLLAPSED_VARIANCE = 1e-12
 
 
+def objective_change(problem: EMProblem, objective, previous):
+    """The stopping rule's two sides: |objective - previous| and the scale it is relative to.
+
+    The scale is the objective on the standardised scale (the log-Jacobian of the
+    user's units removed), so the rule does not depend on those units; EM stops when
+    change <= tol * scale.
+    """
+    return jnp.abs(objective - previous), jnp.abs(objective - _log_jacobian(problem))
+
+
 def _first_failure(factors: CholeskyFactors, stats: SufficientStatistics,
                    check_collapse: bool = True):
     """Index of the first component whose covariance is not positive definite, else -1.
@@ -512,10 +522,8 @@ def em_iteration(problem: EMProblem, state: EMState, covariance_type: str, varia
     t = state.iteration + 1
     log_likelihood = stats.log_likelihood + _log_jacobian(problem)
     entries = EMTrace(log_likelihood, objective, bound_before, bound_after)
-    # Relative to the objective on the standardised scale (the log-Jacobian of the
-    # user's units removed), so the stopping rule does not depend on those units.
-    unit_free = jnp.abs(objective - _log_jacobian(problem))
-    converged = jnp.abs(objective - state.objective) <= problem.tol * unit_free
+    change, scale = objective_change(problem, objective, state.objective)
+    converged = change <= problem.tol * scale
     failed = _first_failure(factors, stats, problem.fixed_covariance is None)
     new_state = EMState(params, factors, stats, objective, t, converged, failed, state.trace)
     # A failed iterate is not accepted: keep the last good one and stop (the trace

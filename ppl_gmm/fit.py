@@ -47,10 +47,10 @@ from .covariance import get_structure
 from .em import (
     Coordinates,
     EMProblem,
-    _log_jacobian,
     block_responsibilities,
     check_variant,
     em_path,
+    objective_change,
     run_em,
 )
 from .gaussian import design_matrix
@@ -344,7 +344,8 @@ def fit_em(
     fixed_variance = _check_fixed_variance(fixed_variance, covariance_type, reg_covar)
     if restart_batch_size is not None:
         restart_batch_size = check_positive_int(restart_batch_size, "restart_batch_size")
-    check_feature_scales(X)
+    problem = make_problem(X, k, covariance_type, prior, reg_covar, tol, block_size,
+                           fixed_variance)
     if prior is None and reg_covar == 0 and fixed_variance is None:
         if isinstance(init, tuple) and np.ndim(init[0]) == 1:  # argument errors come first
             check_params(init, n_features=X.shape[1], n_components=k)
@@ -354,8 +355,6 @@ def fit_em(
             error.restarts = None
             raise error
 
-    problem = make_problem(X, k, covariance_type, prior, reg_covar, tol, block_size,
-                           fixed_variance)
     if n_init == 1:
         init_params = _starting_points(init, seed, 1, problem, X, k, covariance_type)
         state = _run_em(problem, init_params, covariance_type=covariance_type, max_iter=max_iter,
@@ -455,9 +454,8 @@ def _last_relative_change(problem, objective, n_iter):
     """The last change on the scale the stopping rule uses (see :func:`ppl_gmm.em.run_em`)."""
     if n_iter < 1:
         return float("nan")
-    last, previous = float(objective[n_iter]), float(objective[n_iter - 1])
-    unit_free = abs(last - float(_log_jacobian(problem)))
-    return abs(last - previous) / max(unit_free, np.finfo(float).tiny)
+    change, scale = objective_change(problem, objective[n_iter], objective[n_iter - 1])
+    return float(change) / max(float(scale), np.finfo(float).tiny)
 
 
 def _singular_message(component, n_iter, state, covariance_type):

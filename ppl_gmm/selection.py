@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from ._validation import (
     check_data,
-    check_n_components,
+    check_ks,
     check_positive_int,
     check_positive_number,
     check_seed,
@@ -172,7 +172,7 @@ def select(
     """
     X = check_data(X)
     n = X.shape[0]
-    ks = _check_ks(ks, n)
+    ks = check_ks(ks, n)
     structures = _check_covariance_types(covariance_types)
     if criterion not in CRITERIA:
         raise ValueError(f"criterion={criterion!r} is not known; use one of {CRITERIA}.")
@@ -218,19 +218,6 @@ def select(
     best_row = table.loc[table[criterion].idxmin()]
     best_key = (int(best_row["n_components"]), str(best_row["covariance_type"]))
     return Selection(table=table, results=results, criterion=criterion, best_key=best_key)
-
-
-def _check_ks(ks, n: int) -> list[int]:
-    if isinstance(ks, int | np.integer):
-        ks = [ks]
-    try:
-        values = list(ks)
-    except TypeError:
-        raise ValueError(f"ks must be an iterable of integers, got {ks!r}.") from None
-    if not values:
-        raise ValueError("ks is empty; give at least one number of components.")
-    checked = [check_n_components(k, n) for k in values]
-    return sorted(set(checked))
 
 
 def _check_covariance_types(covariance_types) -> list[str]:

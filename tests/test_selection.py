@@ -151,4 +151,11 @@ def test_bad_input_is_refused(faithful):
         pg.select(faithful, KS, init="random")
     with pytest.raises(ValueError, match="NaN"):
         pg.select(np.array([[1.0, np.nan], [2.0, 3.0], [4.0, 5.0]]), [1])
+    # The same ks rules as compare (one validator): a repeated K is named, not dropped.
+    with pytest.raises(ValueError, match=r"distinct numbers of components; \[2\] appear"):
+        pg.select(faithful, [2, 3, 2])
+    with pytest.raises(ValueError, match="ks is empty"):
+        pg.select(faithful, [])
+    with pytest.raises(ValueError, match="n_components must be an integer"):
+        pg.select(faithful, [2, 2.5])
     assert isinstance(pg.select(faithful, KS, "full", progress=False).table, pd.DataFrame)
