@@ -98,15 +98,18 @@ def _padded_batches(arrays, batch_size=DRAW_BATCH):
 
     ``lax.map(..., batch_size=b)`` would otherwise evaluate the remainder as a second,
     independent branch of the program: compiled twice, and two batched LAPACK calls
-    that XLA:CPU may run at once (see the module docstring).
+    that XLA:CPU may run at once (see the module docstring). The batches are balanced
+    (at most `batch_size` draws each, as equal as possible), so fewer than one draw
+    per batch is padded: 300 draws are two batches of 150, not 512 rows.
 
     Returns
     -------
     padded arrays, the batch size, the original number of draws
     """
     count = arrays[0].shape[0]
-    batch = min(batch_size, count)
-    total = -(-count // batch) * batch
+    n_batches = -(-count // batch_size)
+    batch = -(-count // n_batches)
+    total = n_batches * batch
     padded = tuple(np.concatenate([a, np.repeat(a[-1:], total - count, axis=0)])
                    if total > count else a for a in arrays)
     return padded, batch, count

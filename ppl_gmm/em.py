@@ -139,15 +139,18 @@ def accumulate_statistics(problem, params: GMMParams, factors: CholeskyFactors,
                           variant: str = "soft"):
     """E-step: sum `block_statistics` over the problem's row blocks with ``lax.scan``."""
     W = log_joint_coefficients(params.weights, params.means, factors)
+    stored = problem.F_blocks is not None
 
     def add_block(total, block):
-        return jax.tree.map(jnp.add, total, block_statistics(*block, W, variant)), None
+        rows, w_block = block
+        F_block = rows if stored else design_matrix(rows)  # built here: one block in memory
+        return jax.tree.map(jnp.add, total, block_statistics(F_block, w_block, W, variant)), None
 
     k, d = params.means.shape
     dtype = problem.X_blocks.dtype
     zero = jnp.zeros((), dtype)
     start = (jnp.zeros((k, W.shape[1]), dtype), zero, zero, zero)
-    blocks = (problem_design(problem), problem.w_blocks)
+    blocks = (problem.F_blocks if stored else problem.X_blocks, problem.w_blocks)
     (moments, log_likelihood, sum_r_log_r, classification), _ = lax.scan(add_block, start,
                                                                           blocks)
     return _statistics_from_moments(moments, d, log_likelihood, sum_r_log_r, classification)
@@ -168,13 +171,6 @@ def statistics_from_responsibilities(X, w, resp) -> SufficientStatistics:
     zero = jnp.zeros((), X.dtype)
     moments = (resp * w[:, None]).T @ design_matrix(X)
     return _statistics_from_moments(moments, X.shape[1], zero, zero, zero)
-
-
-def problem_design(problem):
-    """The design rows (z(x), x, 1) of the problem's blocks (computed here if not stored)."""
-    if problem.F_blocks is not None:
-        return problem.F_blocks
-    return design_matrix(problem.X_blocks)
 
 
 def block_responsibilities(X_blocks, params: GMMParams):
@@ -357,7 +353,8 @@ class EMProblem(NamedTuple):
     fixed_covariance : (d, d) internal-coordinate covariance shared by every component and
         never updated, or None (estimate the covariances)
     F_blocks : (n_blocks, block, d(d+1)/2 + d + 1) design rows (z(x), x, 1), computed
-        once per fit (memory n (d(d+1)/2 + d + 1)), or None to compute them in every E-step
+        once per fit (memory n (d(d+1)/2 + d + 1)), or None: each E-step then builds
+        them block by block from X_blocks (memory one block)
     """
 
     X_blocks: jnp.ndarray

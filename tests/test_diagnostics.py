@@ -17,6 +17,7 @@ from ppl_gmm.diagnostics import (
     ChainModeWarning,
     ParetoKWarning,
     RHatWarning,
+    _padded_batches,
     chain_modes,
     compare,
     summary,
@@ -49,6 +50,18 @@ def _max_rhat(idata, var="means"):
 
 # 200 draws per chain: R-hat of a parameter or two may exceed the 1.01 warning level.
 @pytest.mark.filterwarnings("ignore::ppl_gmm.diagnostics.RHatWarning")
+@pytest.mark.parametrize("count", [1, 255, 256, 257, 300, 513])
+def test_draws_are_padded_to_balanced_batches(count):
+    draws = np.arange(count * 2.0).reshape(count, 2)
+    (padded,), batch, original = _padded_batches((draws,), batch_size=256)
+    n_batches = padded.shape[0] // batch
+    assert original == count and padded.shape[0] % batch == 0 and batch <= 256
+    assert n_batches == -(-count // 256)  # no more batches than needed
+    assert padded.shape[0] - count < n_batches  # less than one padded draw per batch
+    np.testing.assert_array_equal(padded[:count], draws)
+    np.testing.assert_array_equal(padded[count:], np.repeat(draws[-1:], len(padded) - count, 0))
+
+
 def test_rhat_of_relabelled_means_below_1_05(separated_posterior):
     _, _, idata = separated_posterior
     table = summary(idata)

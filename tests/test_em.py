@@ -141,6 +141,22 @@ def test_block_size_changes_only_rounding(drawn):
                                rtol=1e-12)
 
 
+def test_design_rows_built_per_block_give_the_stored_fit(drawn, monkeypatch):
+    # Above STORED_DESIGN_BYTES the E-step builds each block's design rows from X instead
+    # of reading them stored: the same arithmetic on the same rows, so the same fit.
+    X = drawn[0]
+    stored = pg.fit_em(X, 3, seed=5, max_iter=40, tol=0.0, block_size=64)
+    assert fit_module.make_problem(X, 3, "full", None, 0.0, 0.0, 64).F_blocks is not None
+    monkeypatch.setattr(fit_module, "STORED_DESIGN_BYTES", 0)
+    assert fit_module.make_problem(X, 3, "full", None, 0.0, 0.0, 64).F_blocks is None
+    per_block = pg.fit_em(X, 3, seed=5, max_iter=40, tol=0.0, block_size=64)
+    assert per_block.n_iter == stored.n_iter
+    for a, b in zip(stored.params, per_block.params, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(per_block.history.objective, stored.history.objective,
+                               rtol=1e-13)
+
+
 def test_same_seed_same_fit_other_seed_other_start(faithful):
     a = pg.fit_em(faithful, 3, seed=7)
     b = pg.fit_em(faithful, 3, seed=7)
