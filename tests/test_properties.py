@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 import ppl_gmm as pg
@@ -109,8 +109,14 @@ def test_affine_map_of_the_data_maps_the_fit(case, factor, shift):
     d = X.shape[1]
     a = factor * (np.ones(d) if covariance_type == "spherical" else np.arange(1.0, d + 1))
     Y = X * a + shift
-    first = pg.fit_em(X, k, covariance_type=covariance_type, seed=seed, max_iter=MAX_ITER,
-                      reg_covar=0.0, prior=None, init="random_from_data")
+    try:
+        first = pg.fit_em(X, k, covariance_type=covariance_type, seed=seed, max_iter=MAX_ITER,
+                          reg_covar=0.0, prior=None, init="random_from_data")
+    except pg.SingularCovarianceError:
+        # Exact ML EM from a random start may collapse a component onto a few points (a
+        # true singularity of the likelihood, reported as such); nothing to map then.
+        event("ML fit collapsed")
+        assume(False)
     start = pg.GMMParams(first.initial_params.weights, first.initial_params.means * a + shift,
                          first.initial_params.covariances * np.outer(a, a))
     second = pg.fit_em(Y, k, covariance_type=covariance_type, init=start, max_iter=MAX_ITER,
