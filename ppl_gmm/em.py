@@ -60,6 +60,7 @@ from .gaussian import (
     cholesky_factors,
     component_log_joint,
     design_matrix,
+    design_width,
     log_joint_coefficients,
     unpack_symmetric,
 )
@@ -158,7 +159,7 @@ def accumulate_statistics(problem, params: GMMParams, factors: CholeskyFactors,
 
 def _statistics_from_moments(moments, d: int, *scalars) -> SufficientStatistics:
     """Split R^T F (columns: packed S2, S1, N) into :class:`SufficientStatistics`."""
-    m = d * (d + 1) // 2
+    m = design_width(d) - d - 1
     return SufficientStatistics(moments[:, -1], moments[:, m:m + d],
                                 unpack_symmetric(moments[:, :m], d), *scalars)
 

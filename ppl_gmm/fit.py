@@ -53,7 +53,7 @@ from .em import (
     objective_change,
     run_em,
 )
-from .gaussian import design_matrix
+from .gaussian import design_matrix, design_width
 from .init import INITIALISERS
 from .model import resolve_prior
 from .params import EMHistory, EMResult, GMMParams
@@ -110,12 +110,12 @@ def _blocks(X_int: np.ndarray, block_size: int):
     return padded.reshape(n_blocks, block, d), weights.reshape(n_blocks, block)
 
 
-def _stored_design(X_blocks: np.ndarray):
+def _stored_design(X_blocks):
     """The design rows of every block, or None when they would exceed STORED_DESIGN_BYTES."""
-    n_rows, d = X_blocks.shape[0] * X_blocks.shape[1], X_blocks.shape[2]
-    if n_rows * (d * (d + 1) // 2 + d + 1) * X_blocks.itemsize > STORED_DESIGN_BYTES:
+    n_blocks, block, d = X_blocks.shape
+    if n_blocks * block * design_width(d) * X_blocks.dtype.itemsize > STORED_DESIGN_BYTES:
         return None
-    return design_matrix(jnp.asarray(X_blocks))
+    return design_matrix(X_blocks)
 
 
 def make_problem(X: np.ndarray, n_components: int, covariance_type: str, prior, reg_covar: float,
@@ -130,12 +130,13 @@ def make_problem(X: np.ndarray, n_components: int, covariance_type: str, prior, 
     coordinates = _coordinates(X, covariance_type)
     X_int = (X - np.asarray(coordinates.shift)) / np.asarray(coordinates.scale)
     X_blocks, w_blocks = _blocks(X_int, block_size)
+    X_blocks = jnp.asarray(X_blocks)  # one transfer, shared with the stored design rows
     user_prior = resolve_prior(prior, X, n_components)
     if user_prior is not None:
         user_prior = jax.tree.map(jnp.asarray, user_prior)
     reg = jnp.full(X.shape[1], reg_covar, X.dtype) / coordinates.scale**2
     return EMProblem(
-        X_blocks=jnp.asarray(X_blocks),
+        X_blocks=X_blocks,
         w_blocks=jnp.asarray(w_blocks),
         F_blocks=_stored_design(X_blocks),
         prior=coordinates.prior_to_internal(user_prior),

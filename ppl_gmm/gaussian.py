@@ -92,6 +92,11 @@ def packed_indices(d: int):
     return np.triu_indices(d)
 
 
+def design_width(d: int) -> int:
+    """Columns of a design row (z(x), x, 1): d(d+1)/2 packed products, d features, 1."""
+    return d * (d + 1) // 2 + d + 1
+
+
 def outer_features(X):
     """z_i = (x_ij x_il)_{j <= l}: packed outer products of the rows, shape (n, d(d+1)/2).
 
