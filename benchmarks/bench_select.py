@@ -37,7 +37,7 @@ import json, sys, time, warnings
 warnings.simplefilter("ignore")
 start = time.perf_counter()
 import ppl_gmm as pg
-from ppl_gmm import grid
+from ppl_gmm.selection import grid
 imported = time.perf_counter()
 X = pg.datasets.load_faithful()
 n_init = int(sys.argv[1])

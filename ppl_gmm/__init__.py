@@ -10,9 +10,8 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from . import datasets  # noqa: E402
-from .covariance import COVARIANCE_TYPES, n_parameters  # noqa: E402
-from .crosscheck import CrossCheck, cross_check, ppl_gradient  # noqa: E402
-from .fit import (  # noqa: E402
+from .engine.schedule import RestartTable  # noqa: E402
+from .fit.driver import (  # noqa: E402
     ConvergenceWarning,
     EmptyComponentWarning,
     SingularCovarianceError,
@@ -20,15 +19,16 @@ from .fit import (  # noqa: E402
     fit_em,
     initial_parameters,
 )
-from .io import FileFormatError, load, save  # noqa: E402
-from .kmeans import KMeansResult, fit_kmeans  # noqa: E402
-from .labels import align_labels, matching_cost, permute  # noqa: E402
-from .landscape import Landscape, Optimum, group_optima, likelihood_landscape  # noqa: E402
-from .likelihood import log_joint, marginal_log_likelihood, pointwise_log_likelihood  # noqa: E402
-from .model import Prior, ResolvedPrior, gmm_model, log_prior_density  # noqa: E402
+from .fit.kmeans import KMeansResult, fit_kmeans  # noqa: E402
+from .fit.labels import align_labels, matching_cost, permute  # noqa: E402
+from .fit.landscape import Landscape, Optimum, group_optima, likelihood_landscape  # noqa: E402
+from .io.serial import FileFormatError, load, save  # noqa: E402
 from .params import EMHistory, EMResult, GMMParams  # noqa: E402
-from .restarts import RestartTable  # noqa: E402
-from .sampling import sample, sample_prior_predictive  # noqa: E402
+from .ppl.crosscheck import CrossCheck, cross_check, ppl_gradient  # noqa: E402
+from .ppl.likelihood import log_joint, marginal_log_likelihood, pointwise_log_likelihood  # noqa: E402
+from .ppl.model import Prior, ResolvedPrior, gmm_model, log_prior_density  # noqa: E402
+from .ppl.sampling import sample, sample_prior_predictive  # noqa: E402
+from .structures.registry import COVARIANCE_TYPES, n_parameters  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -37,19 +37,19 @@ _LAZY_SUBMODULES = ("plotting",)
 
 
 # Public names whose modules import scikit-learn or pandas, loaded on first use.
-_LAZY_ATTRIBUTES = {"GaussianMixture": "estimator", "select": "selection",
-                    "Selection": "selection", "read_csv": "csvdata",
+_LAZY_ATTRIBUTES = {"GaussianMixture": "estimator", "select": "selection.table",
+                    "Selection": "selection.table", "read_csv": "io.csvdata",
                     # The Bayesian side imports ArviZ (and with it matplotlib).
-                    "sample_posterior": "bayes", "fit_map_svi": "bayes",
-                    "posterior_assignments": "bayes",
-                    "summary": "diagnostics", "compare": "diagnostics",
-                    # (the function relabel stays ppl_gmm.relabel.relabel: the module
-                    # of the same name would shadow it here once imported)
-                    "map_em": "bayes", "Assignments": "bayes", "SVIMAPResult": "bayes",
-                    "chain_modes": "diagnostics", "ChainModes": "diagnostics",
-                    "Comparison": "diagnostics", "DiagnosticWarning": "diagnostics",
-                    "RHatWarning": "diagnostics", "ChainModeWarning": "diagnostics",
-                    "ParetoKWarning": "diagnostics"}
+                    "sample_posterior": "bayes.inference", "fit_map_svi": "bayes.inference",
+                    "posterior_assignments": "bayes.inference",
+                    "summary": "bayes.diagnostics", "compare": "bayes.diagnostics",
+                    "relabel": "bayes.relabel",
+                    "map_em": "bayes.inference", "Assignments": "bayes.inference",
+                    "SVIMAPResult": "bayes.inference",
+                    "chain_modes": "bayes.diagnostics", "ChainModes": "bayes.diagnostics",
+                    "Comparison": "bayes.diagnostics", "DiagnosticWarning": "bayes.diagnostics",
+                    "RHatWarning": "bayes.diagnostics", "ChainModeWarning": "bayes.diagnostics",
+                    "ParetoKWarning": "bayes.diagnostics"}
 
 
 def __getattr__(name):
@@ -115,6 +115,7 @@ __all__ = [
     "posterior_assignments",
     "ppl_gradient",
     "read_csv",
+    "relabel",
     "sample",
     "sample_posterior",
     "sample_prior_predictive",

@@ -82,7 +82,7 @@ OUTPUT_FILES = ("table.csv", "model.json", "parameters.csv", "labels.csv", "prob
 
 
 def _add_fit_parser(commands) -> None:
-    from .selection import CRITERIA, DEFAULT_N_INIT, DEFAULT_TOL
+    from .selection.table import CRITERIA, DEFAULT_N_INIT, DEFAULT_TOL
 
     fit_parser = commands.add_parser(
         "fit", help="model selection on a CSV file: BIC/AIC/ICL over K and structures",
@@ -162,8 +162,8 @@ def _columns(tokens):
 
 def _fit_and_render(args):
     """Read, validate, select, and render every output file in memory."""
-    from .csvdata import read_csv
-    from .selection import select
+    from .io.csvdata import read_csv
+    from .selection.table import select
 
     ks = parse_ks(args.k)
     header = {"auto": None, "yes": True, "no": False}[args.header]
@@ -184,7 +184,7 @@ def _render(selection, data) -> dict[str, bytes]:
     import numpy as np
     import pandas as pd
 
-    from .io import dumps
+    from .io.serial import dumps
 
     best = selection.best
     k = best.params.n_components
@@ -215,7 +215,7 @@ def _csv_bytes(frame) -> bytes:
 def _write_outputs(out: Path, files: dict[str, bytes]) -> Path:
     """Write every file into `out`: a new directory appears complete (temporary directory,
     then rename); in an existing one each file is replaced atomically."""
-    from .io import atomic_write
+    from .io.serial import atomic_write
 
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory.")

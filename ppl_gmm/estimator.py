@@ -47,12 +47,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import check_n_components, check_positive_int, check_positive_number
-from .covariance import get_structure, n_parameters
-from .fit import ConvergenceWarning, fit_em, initial_parameters
-from .gaussian import cholesky_factors, component_log_joint
-from .init import INITIALISERS
+from .engine.gaussian import cholesky_factors, component_log_joint
+from .fit.driver import ConvergenceWarning, fit_em, initial_parameters
+from .fit.init import INITIALISERS
 from .params import GMMParams
-from .sampling import sample as sample_mixture
+from .ppl.sampling import sample as sample_mixture
+from .structures.registry import get_structure, n_parameters
 
 __all__ = ["SKLEARN_INIT_PARAMS", "GaussianMixture"]
 

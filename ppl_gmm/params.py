@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .covariance import n_parameters
+from .structures.registry import n_parameters
 
 
 class GMMParams(NamedTuple):

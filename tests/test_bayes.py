@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ppl_gmm as pg
-from ppl_gmm.bayes import fit_map_svi, map_em, posterior_assignments, sample_posterior
+from ppl_gmm.bayes.inference import fit_map_svi, map_em, posterior_assignments, sample_posterior
 
 
 def _draw(idata, chain, draw):
@@ -233,7 +233,7 @@ def test_chains_run_in_parallel_on_host_devices(tmp_path):
         numpyro.set_host_device_count(2)
         import jax
         import ppl_gmm as pg
-        from ppl_gmm.bayes import sample_posterior
+        from ppl_gmm.bayes.inference import sample_posterior
         X, _, _ = pg.datasets.make_synthetic(100, 2, 2, seed=1)
         idata = sample_posterior(X, 2, num_warmup=30, num_samples=20, num_chains=2,
                                  posterior_predictive=False)

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 import ppl_gmm as pg
-from ppl_gmm.bayes import map_em, sample_posterior
-from ppl_gmm.diagnostics import (
+from ppl_gmm.bayes.diagnostics import (
     ChainModeWarning,
     ParetoKWarning,
     RHatWarning,
@@ -22,7 +21,8 @@ from ppl_gmm.diagnostics import (
     compare,
     summary,
 )
-from ppl_gmm.relabel import PERMUTATION_VARIABLE, is_relabelled, relabel
+from ppl_gmm.bayes.inference import map_em, sample_posterior
+from ppl_gmm.bayes.relabel import PERMUTATION_VARIABLE, is_relabelled, relabel
 
 
 def _permute_chain(idata, chain, perm):
@@ -49,7 +49,7 @@ def _max_rhat(idata, var="means"):
 
 
 # 200 draws per chain: R-hat of a parameter or two may exceed the 1.01 warning level.
-@pytest.mark.filterwarnings("ignore::ppl_gmm.diagnostics.RHatWarning")
+@pytest.mark.filterwarnings("ignore::ppl_gmm.bayes.diagnostics.RHatWarning")
 @pytest.mark.parametrize("count", [1, 255, 256, 257, 300, 513])
 def test_draws_are_padded_to_balanced_batches(count):
     draws = np.arange(count * 2.0).reshape(count, 2)
@@ -124,7 +124,7 @@ def test_relabel_uses_the_best_draw_without_a_stored_map(separated_posterior):
         relabel(az.InferenceData(posterior=idata.posterior))
 
 
-@pytest.mark.filterwarnings("ignore::ppl_gmm.diagnostics.ChainModeWarning")
+@pytest.mark.filterwarnings("ignore::ppl_gmm.bayes.diagnostics.ChainModeWarning")
 def test_summary_warns_about_high_rhat_and_modes(separated_posterior):
     _, _, idata = separated_posterior
     permuted = _permute_chain(idata, 1, [2, 0, 1])
@@ -157,7 +157,7 @@ def _merged(params, a, b):
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::ppl_gmm.diagnostics.RHatWarning")
+@pytest.mark.filterwarnings("ignore::ppl_gmm.bayes.diagnostics.RHatWarning")
 def test_chains_stuck_in_different_modes_are_reported():
     # Four separated clusters, three components: merging different pairs gives different
     # local optima, far apart. One chain starts in each.

@@ -6,7 +6,7 @@ import pytest
 from sklearn.mixture import GaussianMixture
 
 import ppl_gmm as pg
-from ppl_gmm import fit as fit_module
+from ppl_gmm.fit import driver as fit_module
 
 STRUCTURES = pg.COVARIANCE_TYPES
 

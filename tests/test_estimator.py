@@ -203,8 +203,8 @@ def test_sample_and_verbose(faithful, capsys):
 
 
 def test_repeated_fits_and_predictions_do_not_recompile(faithful):
-    from ppl_gmm import fit as fit_module
     from ppl_gmm.estimator import _component_log_joint_jit
+    from ppl_gmm.fit import driver as fit_module
 
     GaussianMixture(3, random_state=0).fit(faithful).score_samples(faithful[:129])
     fits = fit_module._run_em._cache_size()

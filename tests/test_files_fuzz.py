@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 import ppl_gmm as pg
 from ppl_gmm import cli
-from ppl_gmm.csvdata import read_csv
-from ppl_gmm.io import FileFormatError, _checksum, atomic_write, dumps, loads
+from ppl_gmm.io.csvdata import read_csv
+from ppl_gmm.io.serial import FileFormatError, _checksum, atomic_write, dumps, loads
 
 # ------------------------------------------------------------------ helpers
 

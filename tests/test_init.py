@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import ppl_gmm as pg
-from ppl_gmm.init import INITIALISERS, KMEANS_INIT_ITERATIONS, PERTURBATION_SCALE
+from ppl_gmm.fit.init import INITIALISERS, KMEANS_INIT_ITERATIONS, PERTURBATION_SCALE
 
 NAMES = sorted(INITIALISERS)
 

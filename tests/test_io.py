@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import ppl_gmm as pg
-from ppl_gmm.io import FileFormatError, atomic_write, dumps, loads
+from ppl_gmm.io.serial import FileFormatError, atomic_write, dumps, loads
 
 
 def assert_identical(a, b, where="value"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ppl_gmm as pg
-from ppl_gmm.landscape import solution_distance
+from ppl_gmm.fit.landscape import solution_distance
 
 CENTRES = np.array([[0.0, 0.0], [10.0, 0.0], [5.0, 9.0]])
 

@@ -414,7 +414,7 @@ def draws_idata(standardised, bishop_fit):
     import jax.numpy as jnp
     from numpyro.infer import Predictive
 
-    from ppl_gmm.relabel import relabel
+    from ppl_gmm.bayes.relabel import relabel
 
     X = standardised
     out = {}
@@ -457,7 +457,7 @@ def test_trace_plot_of_relabelled_draws(draws_idata):
 
 @pytest.mark.slow
 def test_trace_and_rank_plots_relabel_raw_draws_by_default(draws_idata, bishop_fit):
-    from ppl_gmm.relabel import relabel
+    from ppl_gmm.bayes.relabel import relabel
 
     # Chain 1 with its two components swapped, and no record of relabelling: raw draws,
     # with the MAP solution stored where sample_posterior stores it.

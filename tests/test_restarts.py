@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import ppl_gmm as pg
-from ppl_gmm import fit as fit_module
-from ppl_gmm import restarts as restarts_module
+from ppl_gmm.engine import schedule as restarts_module
+from ppl_gmm.fit import driver as fit_module
 
 
 def one(batch, r):

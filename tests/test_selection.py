@@ -6,8 +6,8 @@ import pytest
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 import ppl_gmm as pg
-from ppl_gmm import grid
-from ppl_gmm.selection import TABLE_COLUMNS
+from ppl_gmm.selection import grid
+from ppl_gmm.selection.table import TABLE_COLUMNS
 
 # One grid shape for most tests (K = 1..4, 3 restarts): the batched program compiles once.
 KS = range(1, 5)

@@ -6,7 +6,7 @@ from importlib import resources
 
 import numpy as np
 
-from ..sampling import sample_prior_predictive
+from ..ppl.sampling import sample_prior_predictive
 
 __all__ = ["FAITHFUL_COLUMNS", "load_faithful", "make_synthetic"]
 

@@ -71,7 +71,7 @@ from numpyro.infer import (
 )
 from numpyro.infer.autoguide import AutoDelta
 
-from ._validation import (
+from .._validation import (
     check_data,
     check_n_components,
     check_params,
@@ -80,12 +80,11 @@ from ._validation import (
     check_probability,
     check_seed,
 )
-from .covariance import get_structure
-from .crosscheck import unconstrained_transforms
-from .diagnostics import _padded_batches, feature_names_for, to_inference_data
-from .fit import fit_em, initial_parameters
-from .likelihood import _FIRST_ENUM_DIM, log_joint
-from .model import (
+from ..fit.driver import fit_em, initial_parameters
+from ..params import EMResult, GMMParams
+from ..ppl.crosscheck import unconstrained_transforms
+from ..ppl.likelihood import _FIRST_ENUM_DIM, log_joint
+from ..ppl.model import (
     COVARIANCE_SITE,
     Prior,
     covariances_from_site,
@@ -93,7 +92,8 @@ from .model import (
     params_to_sites,
     resolve_prior,
 )
-from .params import EMResult, GMMParams
+from ..structures.registry import get_structure
+from .diagnostics import _padded_batches, feature_names_for, to_inference_data
 from .relabel import relabelled
 
 __all__ = [

@@ -21,8 +21,8 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
-from .covariance import get_structure
-from .params import GMMParams
+from ..params import GMMParams
+from ..structures.registry import get_structure
 
 # Name of the model site that holds each structure's free covariance parameters.
 COVARIANCE_SITE = {

@@ -41,11 +41,11 @@ import numpy as np
 import numpyro
 import pandas as pd
 
-from ._validation import check_data, check_ks
-from .fit import SingularCovarianceError, fit_em
-from .likelihood import model_log_density
-from .model import COVARIANCE_SITE, params_to_sites
-from .params import GMMParams
+from .._validation import check_data, check_ks
+from ..fit.driver import SingularCovarianceError, fit_em
+from ..params import GMMParams
+from ..ppl.likelihood import model_log_density
+from ..ppl.model import COVARIANCE_SITE, params_to_sites
 from .relabel import _draws, is_relabelled, relabelled
 
 __all__ = [
@@ -522,7 +522,7 @@ def compare(X, ks=range(1, 6), *, prior=None, covariance_type: str = "full",
     ChainModeWarning
         For every K whose chains ended in different modes.
     """
-    from .bayes import sample_posterior  # bayes imports this module
+    from .inference import sample_posterior  # bayes imports this module
 
     X = check_data(X)
     ks = check_ks(ks, X.shape[0])

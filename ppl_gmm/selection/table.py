@@ -39,18 +39,18 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ._validation import (
+from .._validation import (
     check_data,
     check_ks,
     check_positive_int,
     check_positive_number,
     check_seed,
 )
-from .covariance import COVARIANCE_TYPES, get_structure, n_parameters
-from .fit import DEFAULT_BLOCK_SIZE, ConvergenceWarning, make_problem
+from ..engine.schedule import restart_keys, table_from_states
+from ..fit.driver import DEFAULT_BLOCK_SIZE, ConvergenceWarning, make_problem
+from ..params import EMHistory, EMResult, GMMParams
+from ..structures.registry import COVARIANCE_TYPES, get_structure, n_parameters
 from .grid import GRID_INITS, fit_cell, structure_index
-from .params import EMHistory, EMResult, GMMParams
-from .restarts import restart_keys, table_from_states
 
 __all__ = ["CRITERIA", "Selection", "select"]
 

@@ -50,10 +50,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_params
-from .model import Prior, ResolvedPrior
-from .params import EMHistory, EMResult, GMMParams
-from .restarts import RestartTable
+from .._validation import check_params
+from ..engine.schedule import RestartTable
+from ..params import EMHistory, EMResult, GMMParams
+from ..ppl.model import Prior, ResolvedPrior
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "FileFormatError", "atomic_write", "dumps", "load", "loads",
            "save"]
@@ -91,7 +91,7 @@ def save(obj, path) -> Path:
 
 def dumps(obj) -> str:
     """The text :func:`save` writes for `obj` (an EMResult or a fitted GaussianMixture)."""
-    from .estimator import GaussianMixture
+    from ..estimator import GaussianMixture
 
     if isinstance(obj, EMResult):
         kind, content = "EMResult", _encode(obj, "result")
@@ -134,7 +134,7 @@ def atomic_write(path, data: bytes) -> Path:
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
@@ -288,7 +288,7 @@ def loads(data: bytes | str, source: str = "<string>"):
 
 
 def _decode_estimator(content):
-    from .estimator import GaussianMixture
+    from ..estimator import GaussianMixture
 
     parts = _decode(content)
     estimator = GaussianMixture(**parts["params"])

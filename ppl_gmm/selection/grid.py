@@ -34,8 +34,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .covariance import COVARIANCE_TYPES
-from .em import (
+from ..engine.kernel import (
     EMProblem,
     EMState,
     block_responsibilities,
@@ -44,10 +43,11 @@ from .em import (
     run_em,
     statistics_from_responsibilities,
 )
-from .init import project_covariance, weighted_covariance, weighted_mean
-from .kmeans import kmeans_plus_plus_centres, nearest_centre, random_rows_centres
-from .model import Prior
-from .params import GMMParams
+from ..fit.init import project_covariance, weighted_covariance, weighted_mean
+from ..fit.kmeans import kmeans_plus_plus_centres, nearest_centre, random_rows_centres
+from ..params import GMMParams
+from ..ppl.model import Prior
+from ..structures.registry import COVARIANCE_TYPES
 
 GRID_INITS = ("kmeans++", "random_from_data")
 _TIED = COVARIANCE_TYPES.index("tied")

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from numpyro.contrib.funsor import enum
 from numpyro.contrib.funsor import log_density as enumerated_log_density
 
-from ._validation import check_data, check_params
+from .._validation import check_data, check_params
 from .model import gmm_model, params_to_sites, resolve_prior
 
 # Plates nest at most once ("obs"), so enumeration dimensions start at -2.

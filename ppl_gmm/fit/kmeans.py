@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._validation import (
+from .._validation import (
     check_data,
     check_feature_scales,
     check_n_components,
@@ -38,7 +38,7 @@ from ._validation import (
     check_positive_number,
     check_seed,
 )
-from .params import GMMParams
+from ..params import GMMParams
 
 
 def squared_distances(X, centres):
@@ -337,7 +337,7 @@ def fit_kmeans(
     n_init = check_positive_int(n_init, "n_init")
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_positive_number(tol, "tol", allow_zero=True)
-    from .restarts import batched_map, restart_keys, restart_table
+    from ..engine.schedule import batched_map, restart_keys, restart_table
 
     shift = X.mean(axis=0)
     X_c = X - shift

@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
 
-from ._validation import check_n_components, check_params, check_positive_int
-from .covariance import get_structure
+from .._validation import check_n_components, check_params, check_positive_int
+from ..params import GMMParams
+from ..structures.registry import get_structure
 from .model import Prior, gmm_model, params_to_sites, resolve_prior
-from .params import GMMParams
 
 
 def _run_model(key, sites, n_samples, n_components, n_features, covariance_type, prior):

@@ -35,11 +35,11 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import log_density
 
-from ._validation import check_data
-from .fit import em_parameter_path
+from .._validation import check_data
+from ..fit.driver import em_parameter_path
+from ..params import EMResult
 from .likelihood import model_log_density
 from .model import gmm_model, params_to_sites
-from .params import EMResult
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from matplotlib.ticker import MaxNLocator
 from scipy.linalg import solve_triangular
 from scipy.special import logsumexp
 
-from ._validation import check_data, check_params
-from .params import EMHistory, EMResult, GMMParams
+from .._validation import check_data, check_params
+from ..params import EMHistory, EMResult, GMMParams
 
 __all__ = [
     "component_colors",
@@ -464,7 +464,7 @@ def plot_em_steps(result: EMResult, X, iterations=(0, 1, 2, 5, 20), *, axes=None
     -------
     ndarray of Axes, one per iteration.
     """
-    from .fit import em_parameter_path
+    from ..fit.driver import em_parameter_path
 
     if not isinstance(result, EMResult):
         raise ValueError("plot_em_steps needs the EMResult of a fit (it replays that run).")
@@ -930,7 +930,7 @@ def plot_trace(idata, var_names=_DEFAULT_VARS, *, axes=None, relabel_first: bool
     """
     import arviz as az
 
-    from .relabel import relabelled
+    from ..bayes.relabel import relabelled
 
     idata = relabelled(idata, relabel_first)
     var_names = list(var_names)
@@ -968,7 +968,7 @@ def plot_rank(idata, var_names=_DEFAULT_VARS, *, axes=None, relabel_first: bool 
     """
     import arviz as az
 
-    from .relabel import relabelled
+    from ..bayes.relabel import relabelled
 
     idata = relabelled(idata, relabel_first)
     drawn = az.plot_rank(idata, var_names=list(var_names), ax=axes, **kwargs)

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import linear_sum_assignment
 
-from .params import GMMParams
+from ..params import GMMParams
 
 
 def matching_cost(params, reference) -> np.ndarray:

@@ -34,10 +34,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._validation import check_params
-from .em import EMProblem, EMState, EMTrace, em_iteration, initial_state, still_running
-from .init import INITIALISERS
-from .params import GMMParams
+from .._validation import check_params
+from ..fit.init import INITIALISERS
+from ..params import GMMParams
+from .kernel import EMProblem, EMState, EMTrace, em_iteration, initial_state, still_running
 
 #: Bytes a batch of restarts may use for its E-step temporaries and traces.
 MEMORY_BUDGET = 256 * 2**20

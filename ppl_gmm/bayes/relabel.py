@@ -21,9 +21,9 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
-from ._validation import check_params
-from .labels import align_labels
-from .params import GMMParams
+from .._validation import check_params
+from ..fit.labels import align_labels
+from ..params import GMMParams
 
 __all__ = ["PERMUTATION_VARIABLE", "is_relabelled", "reference_params", "relabel", "relabelled"]
 

@@ -44,11 +44,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .covariance import get_structure
-from .em import m_step, moments_from_statistics, statistics_from_responsibilities
+from ..engine.kernel import m_step, moments_from_statistics, statistics_from_responsibilities
+from ..params import GMMParams
+from ..ppl.model import Prior
+from ..structures.registry import get_structure
 from .kmeans import kmeans_plus_plus_centres, lloyd, nearest_centre
-from .model import Prior
-from .params import GMMParams
 
 #: Lloyd iterations (at most) behind init="kmeans".
 KMEANS_INIT_ITERATIONS = 10

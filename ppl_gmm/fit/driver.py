@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validation import (
+from .._validation import (
     check_data,
     check_feature_scales,
     check_n_components,
@@ -43,8 +43,8 @@ from ._validation import (
     check_seed,
     degenerate_data_message,
 )
-from .covariance import get_structure
-from .em import (
+from ..engine.gaussian import design_matrix, design_width
+from ..engine.kernel import (
     Coordinates,
     EMProblem,
     block_responsibilities,
@@ -53,11 +53,11 @@ from .em import (
     objective_change,
     run_em,
 )
-from .gaussian import design_matrix, design_width
+from ..engine.schedule import batched_initial_params, restart_keys, run_restarts, table_from_states
+from ..params import EMHistory, EMResult, GMMParams
+from ..ppl.model import resolve_prior
+from ..structures.registry import get_structure
 from .init import INITIALISERS
-from .model import resolve_prior
-from .params import EMHistory, EMResult, GMMParams
-from .restarts import batched_initial_params, restart_keys, run_restarts, table_from_states
 
 #: Rows per E-step block. A block's design rows (4096 x (d(d+1)/2 + d + 1) float64, 1.2 MB
 #: at d = 16) stay in cache between its two matrix products; measured per iteration

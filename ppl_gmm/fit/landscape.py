@@ -35,10 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from .fit import fit_em
+from ..engine.schedule import RestartTable
+from ..params import GMMParams
+from .driver import fit_em
 from .labels import align_labels, matching_cost, permute
-from .params import GMMParams
-from .restarts import RestartTable
 
 
 def solution_distance(params, reference) -> tuple[float, np.ndarray]:

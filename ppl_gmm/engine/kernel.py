@@ -54,7 +54,8 @@ from jax import lax
 from jax.nn import logsumexp
 from jax.scipy.linalg import cho_solve
 
-from .covariance import get_structure
+from ..params import GMMParams
+from ..structures.registry import get_structure
 from .gaussian import (
     CholeskyFactors,
     cholesky_factors,
@@ -64,7 +65,6 @@ from .gaussian import (
     log_joint_coefficients,
     unpack_symmetric,
 )
-from .params import GMMParams
 
 VARIANTS = ("soft", "hard")
 
@@ -378,7 +378,7 @@ def _user_objective_terms(problem: EMProblem, params: GMMParams, covariance_type
     """Constant added to internal log-likelihoods to give the user-space objective."""
     offset = _log_jacobian(problem)
     if problem.user_prior is not None:
-        from .model import log_prior_density
+        from ..ppl.model import log_prior_density
 
         user_params = problem.coordinates.params_to_user(params)
         offset = offset + log_prior_density(user_params, problem.user_prior, covariance_type)

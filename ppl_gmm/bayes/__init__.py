@@ -1,0 +1,1 @@
+"""The Bayesian side: NUTS, MAP, memberships, ArviZ conversion, diagnostics, relabelling."""

@@ -1,0 +1,6 @@
+"""The EM engine: Gaussian block algebra, sufficient statistics, M-steps, bounds, the
+generic kernel (``init`` / ``step`` over a NamedTuple state) and the restart scheduler.
+
+Nothing here validates user input or knows about files: the drivers in
+:mod:`ppl_gmm.fit` and :mod:`ppl_gmm.selection` do that and call in.
+"""
