@@ -10,7 +10,6 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from . import datasets  # noqa: E402
-from .engine.schedule import RestartTable  # noqa: E402
 from .fit.driver import (  # noqa: E402
     ConvergenceWarning,
     EmptyComponentWarning,
@@ -22,15 +21,15 @@ from .fit.driver import (  # noqa: E402
 from .fit.kmeans import KMeansResult, fit_kmeans  # noqa: E402
 from .fit.labels import align_labels, matching_cost, permute  # noqa: E402
 from .fit.landscape import Landscape, Optimum, group_optima, likelihood_landscape  # noqa: E402
+from .fit.restarts import RestartTable  # noqa: E402
 from .io.serial import FileFormatError, load, save  # noqa: E402
-from .params import EMHistory, EMResult, GMMParams  # noqa: E402
+from .params import EMHistory, EMResult, FitOptions, GMMParams  # noqa: E402
 from .ppl.crosscheck import CrossCheck, cross_check, ppl_gradient  # noqa: E402
 from .ppl.likelihood import log_joint, marginal_log_likelihood, pointwise_log_likelihood  # noqa: E402
 from .ppl.model import Prior, ResolvedPrior, gmm_model, log_prior_density  # noqa: E402
 from .ppl.sampling import sample, sample_prior_predictive  # noqa: E402
 from .structures.registry import COVARIANCE_TYPES, n_parameters  # noqa: E402
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402, F401  (re-exported)
 
 # Submodules imported on first use, so that `import ppl_gmm` never imports matplotlib.
 _LAZY_SUBMODULES = ("plotting",)
@@ -77,6 +76,7 @@ __all__ = [
     "EMResult",
     "EmptyComponentWarning",
     "FileFormatError",
+    "FitOptions",
     "GMMParams",
     "GaussianMixture",
     "KMeansResult",

@@ -10,10 +10,10 @@ What the EM entry points refuse, and why (:func:`check_feature_scales`,
   outside [1e-100, 1e100]: EM works in standardised coordinates and maps the
   covariances back with the square of each column's spread, which must stay a normal
   float64 (XLA flushes subnormal numbers to zero). Rescale such columns first.
-- a constant column (every covariance structure but "spherical"), linearly dependent
-  columns or fewer rows than features ("full", "tied"), all rows identical
-  ("spherical"): every maximum-likelihood covariance is then singular, so EM without
-  `reg_covar` or a prior cannot start; the error says so before any work is done.
+- data on which every maximum-likelihood covariance of the structure is singular (the
+  structure's rule: a constant column, linearly dependent columns or fewer rows than
+  features, all rows identical): EM without `reg_covar` or a prior cannot start; the
+  error says so before any work is done.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+
+from .params import GMMParams
+from .structures.registry import get_structure
 
 
 def check_data(X, name: str = "X", dtype=np.float64) -> np.ndarray:
@@ -124,9 +127,11 @@ def check_positive_number(value, name: str, *, allow_zero: bool = False) -> floa
     return float(value)
 
 
-def check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+def check_positive_int(value, name: str, allow_zero: bool = False) -> int:
+    """An integer >= 1 (>= 0 with `allow_zero`)."""
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
     return int(value)
 
 
@@ -211,13 +216,16 @@ def check_feature_scales(X: np.ndarray, name: str = "X") -> np.ndarray:
     return spreads
 
 
-def degenerate_data_message(X: np.ndarray, covariance_type: str, name: str = "X"):
+def degenerate_data_message(X: np.ndarray, covariance_type, name: str = "X"):
     """Why every maximum-likelihood covariance of `covariance_type` on X is singular, or None.
 
-    A constant column gives every component zero variance along it ("full", "tied",
-    "diag"); linearly dependent columns, or fewer distinct directions than features,
-    make every full or tied covariance singular; for "spherical" only identical rows do.
+    Which degenerate data do that is the structure's own rule
+    (:attr:`ppl_gmm.structures.registry.CovarianceStructure.singular_data`): identical
+    rows for every structure; a constant column for all but a variance times I; data
+    spanning fewer than d dimensions (linearly dependent columns, or fewer rows than
+    features) for full matrices.
     """
+    structure = get_structure(covariance_type)
     spreads = column_spreads(X)
     constant = np.flatnonzero(spreads == 0)
     n, d = X.shape
@@ -226,15 +234,15 @@ def degenerate_data_message(X: np.ndarray, covariance_type: str, name: str = "X"
     if constant.size == d:
         return (f"every row of {name} is the same point, so every covariance is singular "
                 f"(zero); {fixes}.")
-    if covariance_type == "spherical":
+    if structure.singular_data == "identical_rows":
         return None
     if constant.size:
         j = int(constant[0])
         names = ", ".join(map(str, constant[:5])) + (", ..." if constant.size > 5 else "")
         return (f"{name} column {j} is constant (every value is {X[0, j]:.6g}; constant "
-                f"columns: {names}), so every {covariance_type} covariance has zero variance "
+                f"columns: {names}), so every {structure.name} covariance has zero variance "
                 f"along it and is singular. Drop the constant column(s), {fixes}.")
-    if covariance_type in ("full", "tied"):
+    if structure.singular_data == "rank":
         centred = (X - X.mean(axis=0)) / spreads
         rank = int(np.linalg.matrix_rank(centred))
         if rank < d:
@@ -242,7 +250,7 @@ def degenerate_data_message(X: np.ndarray, covariance_type: str, name: str = "X"
                      f"the columns of {name} are linearly dependent (e.g. a duplicated "
                      "column, or one the sum of others)")
             return (f"{cause}: the centred data span only {rank} of {d} dimensions, so every "
-                    f"{covariance_type} covariance is singular. Drop redundant columns, use "
+                    f"{structure.name} covariance is singular. Drop redundant columns, use "
                     f"covariance_type='diag', {fixes}.")
     return None
 
@@ -254,8 +262,6 @@ def check_params(params, n_features: int | None = None, n_components: int | None
     to that precision: their weights may miss 1 and their covariances symmetry by a
     few units of float32 rounding.
     """
-    from .params import GMMParams
-
     low_precision = isinstance(params, tuple) and any(
         getattr(a, "dtype", None) in (np.float16, np.float32) for a in params)
     eps = float(np.finfo(np.float32).eps) if low_precision else 0.0

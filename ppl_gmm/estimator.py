@@ -19,7 +19,7 @@ Differences from :class:`sklearn.mixture.GaussianMixture`, all deliberate:
   (``"kmeans"`` -> ``"kmeans"``: Lloyd's k-means, ``"k-means++"`` -> ``"kmeans++"``:
   k-means++ seeding and one hard assignment, ``"random"`` -> ``"random_resp"``:
   random responsibilities, ``"random_from_data"`` -> ``"random_from_data"``), or any
-  name of ``ppl_gmm.init.INITIALISERS`` directly.
+  name of ``ppl_gmm.fit.init.INITIALISERS`` directly.
 - ``prior`` (ours): a :class:`ppl_gmm.Prior` turns the fit into MAP-EM.
 - ``lower_bound_`` is the per-sample objective at the returned parameters (the
   log-likelihood divided by n without a prior) and ``lower_bounds_`` its history,
@@ -28,7 +28,16 @@ Differences from :class:`sklearn.mixture.GaussianMixture`, all deliberate:
   host round trip per iteration, so the lines come from the recorded history.
 - Non-convergence warns with scikit-learn's ``ConvergenceWarning`` class.
 - float32 data give float32 fitted attributes, as scikit-learn's do, but the fit itself
-  runs in float64 (:func:`ppl_gmm.fit_em`'s ``dtype``).
+  runs in float64 (:func:`ppl_gmm.fit_em`'s ``dtype``). `score_samples` and
+  `predict_proba` also compute in float64 and return the dtype scikit-learn's would:
+  the promotion of the input's dtype with the fitted parameters' (float32 data scored
+  by a model fitted on float32 data give float32).
+- ``covariance_type`` takes every structure of the registry
+  (:data:`ppl_gmm.structures.registry.COVARIANCE_TYPES`, by ppl_gmm's or mclust's
+  name), not only scikit-learn's four; the shape of ``covariances_`` (and of
+  ``precisions_``, ``precisions_cholesky_``, ``precisions_init``) is the structure's
+  ``site_shape``: e.g. (d,) for "EEI", () for "EII".
+- ``max_iter=0`` returns the initialisation (after one E-step), as scikit-learn does.
 """
 
 from __future__ import annotations
@@ -52,9 +61,10 @@ from .fit.driver import ConvergenceWarning, fit_em, initial_parameters
 from .fit.init import INITIALISERS
 from .params import GMMParams
 from .ppl.sampling import sample as sample_mixture
-from .structures.registry import get_structure, n_parameters
+from .structures.registry import CovarianceStructure, get_structure, n_parameters
 
-__all__ = ["SKLEARN_INIT_PARAMS", "GaussianMixture"]
+__all__ = ["SKLEARN_INIT_PARAMS", "GaussianMixture", "component_log_joint_jit",
+           "component_log_joint_padded"]
 
 #: scikit-learn's ``init_params`` names and the ppl_gmm initialiser each one maps to.
 SKLEARN_INIT_PARAMS = {
@@ -76,13 +86,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     Parameters
     ----------
     n_components : int, default=1
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    covariance_type : str, default="full"
+        A structure of :data:`ppl_gmm.structures.registry.COVARIANCE_TYPES`:
+        scikit-learn's "full", "tied", "diag", "spherical", or mclust's "EEI", "EII"
+        (mclust's names of the other four are accepted too).
     tol : float, default=1e-4
         Relative change of the objective that stops EM, as in :func:`ppl_gmm.fit_em`
         (not scikit-learn's absolute per-sample change; see the module docstring).
     reg_covar : float, default=1e-6
         Added to every covariance diagonal after each M-step, in the data's units.
     max_iter : int, default=100
+        0 returns the initialisation (scikit-learn's rule).
     n_init : int, default=1
         Restarts from independent initialisations (run as one batch); the best
         objective wins.
@@ -92,7 +106,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     weights_init : array (K,), optional
     means_init : array (K, d), optional
     precisions_init : array, optional
-        scikit-learn's shapes: (K, d, d) full, (d, d) tied, (K, d) diag, (K,) spherical.
+        The shape of `covariances_`: (K, d, d) full, (d, d) tied, (K, d) diag,
+        (K,) spherical, (d,) EEI, () EII (the structure's ``site_shape``).
         Any of the three replaces that part of the `init_params` initialisation
         (scikit-learn's rule: the covariances then still come from the initialiser).
     random_state : int, RandomState or None, default=None
@@ -110,10 +125,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     ----------
     weights_ : (K,)
     means_ : (K, d)
-    covariances_ : (K, d, d) full, (d, d) tied, (K, d) diag, (K,) spherical
+    covariances_ : (K, d, d) full, (d, d) tied, (K, d) diag, (K,) spherical, (d,) EEI,
+        () EII: the structure's ``site_shape(K, d)``
     precisions_ : same shapes as `covariances_`, their inverses
-    precisions_cholesky_ : same shapes; upper-triangular L^{-T} with Sigma = L L^T for
-        full and tied, 1 / sqrt(variance) for diag and spherical
+    precisions_cholesky_ : same shapes; upper-triangular L^{-T} with Sigma = L L^T for a
+        matrix structure, 1 / sqrt(variance) for a diagonal or scalar one
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
@@ -186,7 +202,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         get_structure(self.covariance_type)
         tol = check_positive_number(self.tol, "tol", allow_zero=True)
         reg_covar = check_positive_number(self.reg_covar, "reg_covar", allow_zero=True)
-        max_iter = check_positive_int(self.max_iter, "max_iter")
+        max_iter = check_positive_int(self.max_iter, "max_iter", allow_zero=True)
         n_init = check_positive_int(self.n_init, "n_init")
         check_positive_int(self.verbose_interval, "verbose_interval")
         seed = self._seed()
@@ -238,10 +254,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.result_ = result
         self.weights_ = np.asarray(params.weights).copy()
         self.means_ = np.asarray(params.means).copy()
-        self.covariances_ = to_sklearn_covariances(params.covariances, self.covariance_type)
-        self.precisions_cholesky_ = precisions_cholesky(self.covariances_, self.covariance_type)
-        self.precisions_ = precisions_from_cholesky(self.precisions_cholesky_,
-                                                    self.covariance_type)
+        structure = get_structure(self.covariance_type)
+        self.covariances_ = to_sklearn_covariances(params.covariances, structure)
+        self.precisions_cholesky_ = precisions_cholesky(self.covariances_, structure)
+        self.precisions_ = precisions_from_cholesky(self.precisions_cholesky_, structure)
         self.converged_ = bool(result.converged)
         self.n_iter_ = int(result.n_iter)
         self.lower_bound_ = float(result.objective) / n
@@ -265,15 +281,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_is_fitted(self, "result_")
         return self.result_.params
 
-    def _component_log_joint(self, X) -> np.ndarray:
-        """log pi_k + log N(x_i | mu_k, Sigma_k), shape (n, K)."""
+    def _component_log_joint(self, X) -> tuple[np.ndarray, np.dtype]:
+        """log pi_k + log N(x_i | mu_k, Sigma_k), shape (n, K), in float64; and the dtype
+        scikit-learn would return (the input's promoted with the fitted parameters')."""
         params = self._params()
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return component_log_joint_padded(params, X)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        dtype = np.result_type(X.dtype, self.means_.dtype)
+        return component_log_joint_padded(params, X), dtype
 
     def score_samples(self, X):
         """log p(x_i) under the fitted mixture, shape (n,)."""
-        return logsumexp(self._component_log_joint(X), axis=1)
+        log_joint, dtype = self._component_log_joint(X)
+        return logsumexp(log_joint, axis=1).astype(dtype, copy=False)
 
     def score(self, X, y=None):
         """Mean log-likelihood per sample."""
@@ -281,12 +300,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Membership probabilities p(z_i = k | x_i), shape (n, K)."""
-        log_joint = self._component_log_joint(X)
-        return np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
+        log_joint, dtype = self._component_log_joint(X)
+        return np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True)).astype(
+            dtype, copy=False)
 
     def predict(self, X):
         """Most probable component of each row, shape (n,)."""
-        return np.argmax(self._component_log_joint(X), axis=1)
+        return np.argmax(self._component_log_joint(X)[0], axis=1)
 
     def sample(self, n_samples=1):
         """Draw from the fitted mixture through `gmm_model` (:func:`ppl_gmm.sample`).
@@ -297,7 +317,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         y : ndarray (n_samples,), the component of each draw
         """
         params = self._params()
-        n_samples = check_positive_int(n_samples, "n_samples")
+        try:
+            n_samples = check_positive_int(n_samples, "n_samples")
+        except ValueError as error:  # scikit-learn's opening words, then ours
+            raise ValueError(f"Invalid value for 'n_samples': {error}") from None
         return sample_mixture(params, n_samples, seed=self._seed())
 
     # -------------------------------------------------------- model selection
@@ -340,7 +363,10 @@ def _initialiser_name(init_params) -> str:
 
 
 def _check_initial_parts(estimator, k: int, d: int) -> dict:
-    """Validate weights_init / means_init / precisions_init; the GMMParams parts they set."""
+    """Validate weights_init / means_init / precisions_init; the GMMParams parts they set.
+
+    Every error names the user's argument, never the GMMParams field it becomes.
+    """
     parts = {}
     if estimator.weights_init is not None:
         weights = _as_float_array(estimator.weights_init, "weights_init", (k,))
@@ -353,15 +379,18 @@ def _check_initial_parts(estimator, k: int, d: int) -> dict:
     if estimator.means_init is not None:
         parts["means"] = _as_float_array(estimator.means_init, "means_init", (k, d))
     if estimator.precisions_init is not None:
-        shape = sklearn_covariance_shape(estimator.covariance_type, k, d)
-        precisions = _as_float_array(estimator.precisions_init, "precisions_init", shape)
-        parts["covariances"] = _covariances_from_precisions(precisions,
-                                                            estimator.covariance_type, k, d)
+        structure = get_structure(estimator.covariance_type)
+        precisions = _as_float_array(estimator.precisions_init, "precisions_init",
+                                     structure.site_shape(k, d))
+        parts["covariances"] = _covariances_from_precisions(precisions, structure, k, d)
     return parts
 
 
 def _as_float_array(value, name: str, shape) -> np.ndarray:
-    array = np.array(value, dtype=np.float64, copy=True)
+    try:
+        array = np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers of shape {tuple(shape)}.") from None
     if array.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}.")
     if not np.all(np.isfinite(array)):
@@ -369,75 +398,84 @@ def _as_float_array(value, name: str, shape) -> np.ndarray:
     return array
 
 
-def _covariances_from_precisions(precisions, covariance_type: str, k: int,
+def _covariances_from_precisions(precisions, structure: CovarianceStructure, k: int,
                                  d: int) -> np.ndarray:
-    """Full (K, d, d) covariances from scikit-learn-shaped precisions."""
-    if covariance_type in ("diag", "spherical"):
+    """Full (K, d, d) covariances from precisions shaped as `covariances_`.
+
+    A matrix precision P = L L^T gives Sigma = L^{-T} L^{-1} by a triangular solve; a
+    diagonal or scalar one its reciprocal. Errors name ``precisions_init``.
+    """
+    what = f"precisions_init (covariance_type={structure.name!r})"
+    if structure.form == "matrix":
+        transposed = np.swapaxes(precisions, -1, -2)
+        if not np.allclose(precisions, transposed):  # scikit-learn's tolerance
+            raise ValueError(f"{what} must be symmetric, positive-definite; it is not "
+                             "symmetric (symmetrise it with (P + P.T) / 2).")
+        try:
+            lower = np.linalg.cholesky((precisions + transposed) / 2.0)
+        except np.linalg.LinAlgError:
+            raise ValueError(f"{what} must be symmetric, positive-definite; it is not "
+                             "positive-definite.") from None
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
+            inverse = _triangular_inverse(lower)
+            site = np.swapaxes(inverse, -1, -2) @ inverse
+            site = (site + np.swapaxes(site, -1, -2)) / 2.0
+    else:
         if np.any(precisions <= 0):
-            raise ValueError(f"precisions_init must be positive for {covariance_type!r}.")
-    full = _to_full(precisions, covariance_type, k, d)
+            raise ValueError(f"{what} must be positive (inverse variances).")
+        with np.errstate(over="ignore", divide="ignore"):
+            site = 1.0 / precisions
+    covariances = np.array(structure.covariances_from_site(site, k, d))
+    if not np.all(np.isfinite(covariances)):
+        raise ValueError(f"{what} has values so close to 0 that the covariances (their "
+                         "inverses) overflow float64; rescale the data or the precisions.")
     try:
-        np.linalg.cholesky(full)
+        np.linalg.cholesky(covariances)
     except np.linalg.LinAlgError:
-        raise ValueError("precisions_init must be symmetric positive definite.") from None
-    eye = np.broadcast_to(np.eye(full.shape[-1]), full.shape)
-    return np.linalg.solve(full, eye)
+        raise ValueError(f"{what} is numerically singular: the covariances it gives are not "
+                         "positive definite in float64; use a better conditioned start.") from None
+    return covariances
 
 
-def _to_full(array, covariance_type: str, k: int, d: int) -> np.ndarray:
-    """scikit-learn's per-structure shape -> full (K, d, d) matrices."""
-    eye = np.eye(d)
-    if covariance_type == "full":
-        return np.array(array)
-    if covariance_type == "tied":
-        return np.broadcast_to(array, (k, d, d)).copy()
-    if covariance_type == "diag":
-        return array[:, :, None] * eye
-    return array[:, None, None] * eye
+def _triangular_inverse(lower) -> np.ndarray:
+    """L^{-1} for lower-triangular (..., d, d) L, by a triangular solve."""
+    eye = np.broadcast_to(np.eye(lower.shape[-1], dtype=lower.dtype), lower.shape)
+    return solve_triangular(lower, eye, lower=True)
 
 
-def sklearn_covariance_shape(covariance_type: str, k: int, d: int) -> tuple:
-    """scikit-learn's shape of ``covariances_`` (and precisions) for a structure."""
-    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[
-        covariance_type
-    ]
+def to_sklearn_covariances(covariances, covariance_type) -> np.ndarray:
+    """Full (K, d, d) covariances -> ``covariances_`` of the structure (its site value,
+    of shape ``site_shape(K, d)``)."""
+    structure = get_structure(covariance_type)
+    return np.array(structure.site_from_covariances(np.asarray(covariances)))
 
 
-def to_sklearn_covariances(covariances, covariance_type: str) -> np.ndarray:
-    """Full (K, d, d) covariances -> scikit-learn's shape for the structure."""
-    covariances = np.asarray(covariances)
-    if covariance_type == "full":
-        return covariances.copy()
-    if covariance_type == "tied":
-        return covariances[0].copy()
-    diagonal = np.diagonal(covariances, axis1=-2, axis2=-1)
-    if covariance_type == "diag":
-        return diagonal.copy()
-    return diagonal.mean(axis=-1)
-
-
-def precisions_cholesky(covariances, covariance_type: str) -> np.ndarray:
+def precisions_cholesky(covariances, covariance_type) -> np.ndarray:
     """scikit-learn's ``precisions_cholesky_`` from its ``covariances_``.
 
-    full / tied: P = L^{-T} (upper triangular) with Sigma = L L^T, by a triangular
-    solve; diag / spherical: 1 / sqrt(variance).
+    Matrix structures: P = L^{-T} (upper triangular) with Sigma = L L^T, by a triangular
+    solve; diagonal and scalar ones: 1 / sqrt(variance).
     """
-    if covariance_type in ("diag", "spherical"):
-        return 1.0 / np.sqrt(covariances)
-    lower = np.linalg.cholesky(covariances)
-    eye = np.broadcast_to(np.eye(lower.shape[-1], dtype=lower.dtype), lower.shape)
-    return np.swapaxes(solve_triangular(lower, eye, lower=True), -1, -2)
+    structure = get_structure(covariance_type)
+    covariances = np.asarray(covariances)
+    if structure.form == "matrix":
+        return np.swapaxes(_triangular_inverse(np.linalg.cholesky(covariances)), -1, -2)
+    return np.asarray(1.0 / np.sqrt(covariances))
 
 
-def precisions_from_cholesky(precisions_chol, covariance_type: str) -> np.ndarray:
+def precisions_from_cholesky(precisions_chol, covariance_type) -> np.ndarray:
     """Precision matrices (or inverse variances) from their Cholesky factors."""
-    if covariance_type in ("diag", "spherical"):
-        return precisions_chol**2
-    return precisions_chol @ np.swapaxes(precisions_chol, -1, -2)
+    precisions_chol = np.asarray(precisions_chol)
+    if get_structure(covariance_type).form == "matrix":
+        return precisions_chol @ np.swapaxes(precisions_chol, -1, -2)
+    return np.asarray(precisions_chol**2)
 
 
 @jax.jit
-def _component_log_joint_jit(X, weights, means, covariances):
+def component_log_joint_jit(X, weights, means, covariances):
+    """log pi_k + log N(x_i | mu_k, Sigma_k), shape (n, K), for full (K, d, d) covariances:
+    the package's one component log joint (:func:`ppl_gmm.engine.gaussian.
+    component_log_joint`), jitted once here for scoring."""
     # Centre on the mixture's mean first: x - mu is then formed from numbers of the
     # data's spread, not of its offset from the origin.
     centre = weights @ means
@@ -447,7 +485,7 @@ def _component_log_joint_jit(X, weights, means, covariances):
 
 
 def component_log_joint_padded(params: GMMParams, X: np.ndarray) -> np.ndarray:
-    """log pi_k + log N(x_i | mu_k, Sigma_k) for every row of X, shape (n, K).
+    """log pi_k + log N(x_i | mu_k, Sigma_k) for every row of X, shape (n, K), float64.
 
     Rows are padded to a power of two so that the jitted program is reused across
     batch sizes.
@@ -456,5 +494,6 @@ def component_log_joint_padded(params: GMMParams, X: np.ndarray) -> np.ndarray:
     rows = max(_MIN_SCORE_ROWS, 1 << (n - 1).bit_length())
     padded = np.zeros((rows, X.shape[1]), np.float64)
     padded[:n] = X
-    log_joint = _component_log_joint_jit(jnp.asarray(padded), *map(jnp.asarray, params))
+    log_joint = component_log_joint_jit(
+        jnp.asarray(padded), *(jnp.asarray(a, dtype=jnp.float64) for a in params))
     return np.asarray(log_joint)[:n]

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .structures.registry import n_parameters
+from .structures.registry import get_structure
 
 
 class GMMParams(NamedTuple):
@@ -76,6 +76,32 @@ class EMHistory(NamedTuple):
 
 
 @dataclass(frozen=True)
+class FitOptions:
+    """The options of a fit that shape its result, beyond the model itself.
+
+    Attributes
+    ----------
+    block_size : int
+        Rows per E-step block.
+    variant : {"soft", "hard"}
+        EM, or classification EM.
+    fixed_variance : float or None
+        sigma^2 when every covariance was fixed at sigma^2 I (user units), else None.
+    n_init : int
+        Restarts.
+    seed : int or None
+        The seed of the initialisation (None when the start was given explicitly and
+        no seed applies).
+    """
+
+    block_size: int = 4096
+    variant: str = "soft"
+    fixed_variance: float | None = None
+    n_init: int = 1
+    seed: int | None = 0
+
+
+@dataclass(frozen=True)
 class EMResult:
     """The outcome of :func:`ppl_gmm.fit_em`.
 
@@ -104,7 +130,7 @@ class EMResult:
     reg_covar : float
     tol : float
     n_samples : int
-    extras : dict
+    options : FitOptions
         Fit options that shape the result: ``block_size``, ``variant`` ("soft" or
         "hard"), ``fixed_variance`` (sigma^2 or None), ``n_init``, ``seed``.
     restarts : RestartTable or None
@@ -132,7 +158,7 @@ class EMResult:
     reg_covar: float
     tol: float
     n_samples: int
-    extras: dict = field(default_factory=dict, repr=False)
+    options: FitOptions = field(default_factory=FitOptions, repr=False)
     restarts: Any = field(default=None, repr=False)
 
     @property
@@ -144,12 +170,12 @@ class EMResult:
     def n_parameters(self) -> int:
         """Number of free parameters of the fitted model (weights, means, covariances).
 
-        With a fixed covariance (``extras["fixed_variance"]``) only weights and means count.
+        With a fixed covariance (``options.fixed_variance``) only weights and means count.
         """
         k, d = np.shape(self.params.means)
-        if self.extras.get("fixed_variance") is not None:
+        if self.options.fixed_variance is not None:
             return (k - 1) + k * d
-        return n_parameters(self.covariance_type, k, d)
+        return get_structure(self.covariance_type).n_parameters(k, d)
 
     @property
     def bic(self) -> float:

@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 
 import ppl_gmm as pg
-from ppl_gmm.bayes.inference import fit_map_svi, map_em, posterior_assignments, sample_posterior
+from ppl_gmm.bayes.map_em import map_em
+from ppl_gmm.bayes.map_svi import fit_map_svi
+from ppl_gmm.bayes.memberships import posterior_assignments
+from ppl_gmm.bayes.nuts import sample_posterior
 
 
 def _draw(idata, chain, draw):
@@ -233,7 +236,7 @@ def test_chains_run_in_parallel_on_host_devices(tmp_path):
         numpyro.set_host_device_count(2)
         import jax
         import ppl_gmm as pg
-        from ppl_gmm.bayes.inference import sample_posterior
+        from ppl_gmm.bayes.nuts import sample_posterior
         X, _, _ = pg.datasets.make_synthetic(100, 2, 2, seed=1)
         idata = sample_posterior(X, 2, num_warmup=30, num_samples=20, num_chains=2,
                                  posterior_predictive=False)

@@ -12,17 +12,13 @@ import numpy as np
 import pytest
 
 import ppl_gmm as pg
-from ppl_gmm.bayes.diagnostics import (
-    ChainModeWarning,
-    ParetoKWarning,
-    RHatWarning,
-    _padded_batches,
-    chain_modes,
-    compare,
-    summary,
-)
-from ppl_gmm.bayes.inference import map_em, sample_posterior
+from ppl_gmm.bayes.compare import compare
+from ppl_gmm.bayes.diagnostic_warnings import ChainModeWarning, ParetoKWarning, RHatWarning
+from ppl_gmm.bayes.draws import padded_batches
+from ppl_gmm.bayes.map_em import map_em
+from ppl_gmm.bayes.nuts import sample_posterior
 from ppl_gmm.bayes.relabel import PERMUTATION_VARIABLE, is_relabelled, relabel
+from ppl_gmm.bayes.summaries import chain_modes, summary
 
 
 def _permute_chain(idata, chain, perm):
@@ -49,11 +45,11 @@ def _max_rhat(idata, var="means"):
 
 
 # 200 draws per chain: R-hat of a parameter or two may exceed the 1.01 warning level.
-@pytest.mark.filterwarnings("ignore::ppl_gmm.bayes.diagnostics.RHatWarning")
+@pytest.mark.filterwarnings("ignore::ppl_gmm.bayes.diagnostic_warnings.RHatWarning")
 @pytest.mark.parametrize("count", [1, 255, 256, 257, 300, 513])
 def test_draws_are_padded_to_balanced_batches(count):
     draws = np.arange(count * 2.0).reshape(count, 2)
-    (padded,), batch, original = _padded_batches((draws,), batch_size=256)
+    (padded,), batch, original = padded_batches((draws,), batch_size=256)
     n_batches = padded.shape[0] // batch
     assert original == count and padded.shape[0] % batch == 0 and batch <= 256
     assert n_batches == -(-count // 256)  # no more batches than needed
@@ -124,7 +120,7 @@ def test_relabel_uses_the_best_draw_without_a_stored_map(separated_posterior):
         relabel(az.InferenceData(posterior=idata.posterior))
 
 
-@pytest.mark.filterwarnings("ignore::ppl_gmm.bayes.diagnostics.ChainModeWarning")
+@pytest.mark.filterwarnings("ignore::ppl_gmm.bayes.diagnostic_warnings.ChainModeWarning")
 def test_summary_warns_about_high_rhat_and_modes(separated_posterior):
     _, _, idata = separated_posterior
     permuted = _permute_chain(idata, 1, [2, 0, 1])
@@ -157,7 +153,7 @@ def _merged(params, a, b):
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::ppl_gmm.bayes.diagnostics.RHatWarning")
+@pytest.mark.filterwarnings("ignore::ppl_gmm.bayes.diagnostic_warnings.RHatWarning")
 def test_chains_stuck_in_different_modes_are_reported():
     # Four separated clusters, three components: merging different pairs gives different
     # local optima, far apart. One chain starts in each.

@@ -1,5 +1,7 @@
 """ppl_gmm.GaussianMixture: scikit-learn's contract, and the same numbers as fit_em."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
@@ -9,8 +11,10 @@ from sklearn.utils.estimator_checks import check_estimator
 
 import ppl_gmm as pg
 from ppl_gmm.estimator import GaussianMixture, to_sklearn_covariances
+from ppl_gmm.structures.registry import COVARIANCE_TYPES, SKLEARN_TYPES, get_structure
 
-STRUCTURES = pg.COVARIANCE_TYPES
+# Every registered structure; tests that compare with scikit-learn use SKLEARN_TYPES.
+STRUCTURES = COVARIANCE_TYPES
 # Every test fits K = 3 with max_iter = 100 (the default) and one restart, so the jitted
 # EM loop (static in K, max_iter and the structure) compiles once per structure.
 FIT = dict(tol=1e-4, reg_covar=0.0)
@@ -62,7 +66,7 @@ def test_sklearn_init_names_map_onto_ours(faithful):
         np.testing.assert_array_equal(est.result_.initial_params.means, start.means)
 
 
-@pytest.mark.parametrize("covariance_type", STRUCTURES)
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_attributes_have_sklearn_shapes_and_precisions(faithful, covariance_type):
     est = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(faithful)
     shape = {"full": (3, 2, 2), "tied": (2, 2), "diag": (3, 2), "spherical": (3,)}
@@ -80,7 +84,7 @@ def test_attributes_have_sklearn_shapes_and_precisions(faithful, covariance_type
                                atol=1e-10)
 
 
-@pytest.mark.parametrize("covariance_type", STRUCTURES)
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_bic_aic_equal_the_formulas_and_sklearn(faithful, covariance_type):
     est = GaussianMixture(3, covariance_type=covariance_type, random_state=1).fit(faithful)
     n, d = faithful.shape
@@ -203,16 +207,119 @@ def test_sample_and_verbose(faithful, capsys):
 
 
 def test_repeated_fits_and_predictions_do_not_recompile(faithful):
-    from ppl_gmm.estimator import _component_log_joint_jit
+    from ppl_gmm.estimator import component_log_joint_jit
     from ppl_gmm.fit import driver as fit_module
 
     GaussianMixture(3, random_state=0).fit(faithful).score_samples(faithful[:129])
     fits = fit_module._run_em._cache_size()
-    scores = _component_log_joint_jit._cache_size()
+    scores = component_log_joint_jit._cache_size()
     # Another seed and tolerance are data to the compiled loop, not a new program; row
     # counts 129..256 share one padded scoring program.
     est = GaussianMixture(3, random_state=1, tol=1e-3).fit(faithful)
     for n in (129, 200, 256):
         est.score_samples(faithful[:n])
     assert fit_module._run_em._cache_size() == fits
-    assert _component_log_joint_jit._cache_size() == scores
+    assert component_log_joint_jit._cache_size() == scores
+
+
+@pytest.mark.parametrize("covariance_type", ["EEI", "EII"])
+def test_mclust_structures_fit_with_registry_shapes(faithful, covariance_type):
+    est = GaussianMixture(3, covariance_type=covariance_type, random_state=0,
+                          **FIT).fit(faithful)
+    n, d = faithful.shape
+    # Shapes written out by hand: one diagonal (d,) for EEI, one variance () for EII.
+    shape = {"EEI": (d,), "EII": ()}[covariance_type]
+    assert get_structure(covariance_type).site_shape(3, d) == shape
+    for name in ("covariances_", "precisions_", "precisions_cholesky_"):
+        assert isinstance(getattr(est, name), np.ndarray)
+        assert getattr(est, name).shape == shape, name
+    # The shared value is every component's covariance, on the diagonal.
+    full = est.result_.params.covariances
+    for j in range(3):
+        np.testing.assert_allclose(np.diagonal(full[j]), np.broadcast_to(est.covariances_, d),
+                                   rtol=1e-14, atol=0)
+        np.testing.assert_array_equal(full[j] - np.diag(np.diagonal(full[j])), 0.0)
+    np.testing.assert_allclose(est.precisions_ * est.covariances_, 1.0, rtol=1e-14)
+    np.testing.assert_allclose(est.precisions_cholesky_**2, est.precisions_, rtol=1e-14)
+    # The score is the PPL's marginal log-likelihood per sample.
+    ppl = pg.marginal_log_likelihood(est.result_.params, faithful)
+    assert est.score(faithful) == pytest.approx(ppl / n, rel=1e-10)
+    assert est.score(faithful) == pytest.approx(est.lower_bound_, rel=1e-10)
+    # BIC with the structure's covariance parameters counted by hand (d, then 1).
+    p = (3 - 1) + 3 * d + {"EEI": d, "EII": 1}[covariance_type]
+    assert est.bic(faithful) == pytest.approx(-2 * ppl + p * np.log(n), rel=1e-10)
+    # precisions_init takes the same shape and sets the start.
+    start = GaussianMixture(3, covariance_type=covariance_type, random_state=0,
+                            precisions_init=est.precisions_, max_iter=0).fit(faithful)
+    np.testing.assert_allclose(start.result_.initial_params.covariances, full, rtol=1e-12)
+    with pytest.raises(ValueError, match=rf"precisions_init must have shape {re_shape(shape)}"):
+        GaussianMixture(3, covariance_type=covariance_type,
+                        precisions_init=np.ones((3, d))).fit(faithful)
+
+
+def re_shape(shape):
+    return str(tuple(shape)).replace("(", r"\(").replace(")", r"\)")
+
+
+def test_max_iter_zero_returns_the_initialisation(faithful):
+    means = np.array([[2.0, 55.0], [4.5, 80.0], [4.0, 70.0]])
+    est = GaussianMixture(3, means_init=means, random_state=5, max_iter=0, **FIT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SklearnConvergenceWarning)  # no iterations asked
+        est.fit(faithful)
+    assert est.n_iter_ == 0 and est.lower_bounds_.shape == (1,)
+    np.testing.assert_array_equal(est.means_, means)
+    drawn = pg.fit.initial_parameters(faithful, 3, init="kmeans", seed=5)
+    np.testing.assert_array_equal(est.weights_, drawn.weights)
+    np.testing.assert_allclose(est.result_.params.covariances, drawn.covariances, rtol=1e-12)
+    # The objective reported is the log-likelihood at the start.
+    ppl = pg.marginal_log_likelihood(est.result_.params, faithful)
+    assert est.lower_bound_ == pytest.approx(ppl / 272, rel=1e-10)
+    with pytest.raises(ValueError, match="max_iter"):
+        GaussianMixture(3, max_iter=-1).fit(faithful)
+
+
+def test_float32_input_gives_float32_scores_computed_in_float64(faithful):
+    X32 = faithful.astype(np.float32)
+    est = GaussianMixture(3, random_state=0, **FIT).fit(X32)
+    assert est.means_.dtype == np.float32
+    scores, proba = est.score_samples(X32), est.predict_proba(X32)
+    assert scores.dtype == np.float32 and proba.dtype == np.float32
+    # Computed in float64 from the float32 data and parameters, then rounded once.
+    weights, means, covariances = (np.asarray(a, np.float64) for a in est.result_.params)
+    params64 = pg.GMMParams(weights / weights.sum(), means, covariances)
+    ppl = pg.pointwise_log_likelihood(params64, X32.astype(np.float64))
+    np.testing.assert_allclose(scores, ppl.astype(np.float32), rtol=2e-7, atol=0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(est.predict(X32), np.argmax(proba, axis=1))
+    # scikit-learn's promotion: float64 data, or a float64 model, give float64.
+    assert est.score_samples(faithful).dtype == np.float64
+    est64 = GaussianMixture(3, random_state=0, **FIT).fit(faithful)
+    assert est64.score_samples(X32).dtype == np.float64
+    assert est64.predict_proba(X32).dtype == np.float64
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("precisions_init", np.array([[[1.0, 0.5], [0.0, 1.0]]] * 3), "symmetric"),
+    ("precisions_init", np.array([[[1.0, 2.0], [2.0, 1.0]]] * 3), "positive-definite"),
+    ("precisions_init", np.full((3, 2, 2), 1e-320) * np.eye(2), "overflow"),
+    ("precisions_init", np.full((3, 2), 1.0), r"shape \(3, 2, 2\)"),
+    ("precisions_init", np.full((3, 2, 2), np.nan), "NaN"),
+    ("means_init", np.full((3, 2), np.inf), "NaN or inf"),
+    ("means_init", [["a", "b"]] * 3, "numbers"),
+    ("weights_init", np.ones((3, 1)) / 3, r"shape \(3,\)"),
+    ("weights_init", [0.5, 0.6, -0.1], "non-negative"),
+])
+def test_init_errors_name_the_users_argument(faithful, name, value, message):
+    with pytest.raises(ValueError, match=message) as caught:
+        GaussianMixture(3, **{name: value}).fit(faithful)
+    assert str(caught.value).startswith(name) and "GMMParams" not in str(caught.value)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "EEI", "EII"])
+def test_non_positive_precisions_init_are_named(faithful, covariance_type):
+    shape = get_structure(covariance_type).site_shape(3, 2)
+    for bad in (-1.0, 0.0, 1e-320):
+        with pytest.raises(ValueError, match=r"^precisions_init .*(positive|overflow)"):
+            GaussianMixture(3, covariance_type=covariance_type,
+                            precisions_init=np.full(shape, bad)).fit(faithful)

@@ -62,7 +62,7 @@ def synthetic_result(dtype=np.float64) -> pg.EMResult:
                        converged=True, responsibilities=resp.astype(dtype), history=history,
                        initial_params=params, covariance_type="full", prior=None,
                        reg_covar=0.0, tol=1e-8, n_samples=n,
-                       extras={"seed": 0, "note": "synthetic", "values": [1.5, None]})
+                       options=pg.FitOptions(seed=0, n_init=2, fixed_variance=1.5))
 
 
 RESULT = synthetic_result()
@@ -73,7 +73,7 @@ def assert_same_result(a, b):
     for x, y in zip([*a.params, a.responsibilities, *a.history],
                     [*b.params, b.responsibilities, *b.history], strict=True):
         assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
-    assert (a.log_likelihood, a.n_iter, a.extras) == (b.log_likelihood, b.n_iter, b.extras)
+    assert (a.log_likelihood, a.n_iter, a.options) == (b.log_likelihood, b.n_iter, b.options)
 
 
 # ------------------------------------------------------------------ CSV reader
@@ -271,7 +271,7 @@ def test_float32_results_and_estimators_round_trip(tmp_path):
 
 def test_failed_saves_leave_no_file_and_no_temporary(tmp_path):
     target = tmp_path / "fit.json"
-    broken = dataclasses.replace(RESULT, extras={"f": lambda: 0})
+    broken = dataclasses.replace(RESULT, options=pg.FitOptions(seed=lambda: 0))
     with pytest.raises(TypeError, match="Cannot save"):
         pg.save(broken, target)
     assert list(tmp_path.iterdir()) == []

@@ -62,14 +62,17 @@ def test_em_result_round_trip_is_bit_exact(result, tmp_path):
 
 
 def test_non_finite_values_and_text_survive(result):
-    odd = dataclasses.replace(result, extras={
-        "values": np.array([np.nan, np.inf, -np.inf, 0.1, -0.0, 5e-324]),
-        "scalar": float("nan"), "names": np.array(["a", "b"], dtype=object),
-        "nested": {"t": (1, 2.5, None), "l": [True, "x"]}, "int32": np.arange(3, dtype=np.int32),
-    })
+    values = np.array([np.nan, np.inf, -np.inf, 0.1, -0.0, 5e-324])
+    texts = tuple(f"restart {i}: é, \"quoted\", tab\t" for i in range(len(result.restarts)))
+    odd = dataclasses.replace(
+        result, objective=float("nan"), history=pg.EMHistory(values, values, values, values),
+        restarts=dataclasses.replace(result.restarts, reason=texts),
+        options=dataclasses.replace(result.options, fixed_variance=-0.0))
     back = loads(dumps(odd))
-    assert_identical(odd.extras, back.extras, "extras")
-    assert np.signbit(back.extras["values"][4])
+    assert_identical(odd.history, back.history, "history")
+    assert np.isnan(back.objective) and back.restarts.reason == texts
+    assert np.signbit(back.history.objective[4]) and back.history.objective[5] == 5e-324
+    assert np.signbit(back.options.fixed_variance)
 
 
 def test_estimator_round_trip(faithful, tmp_path):
@@ -109,12 +112,30 @@ def test_wrong_schema_version_raises_a_clear_error(result, tmp_path):
     document["schema_version"] = 99
     path = tmp_path / "future.json"
     path.write_text(json.dumps(document))
-    with pytest.raises(FileFormatError, match=r"schema version 99.*reads version 1.*Upgrade"):
+    with pytest.raises(FileFormatError, match=r"schema version 99.*reads version 2.*Upgrade"):
         pg.load(path)
     document["schema_version"] = "1"
     path.write_text(json.dumps(document))
     with pytest.raises(FileFormatError, match="no valid schema_version"):
         pg.load(path)
+
+
+def test_schema_version_1_files_still_load(result, tmp_path):
+    """Version 1 kept the fit options as an untyped ``extras`` dict; they load typed."""
+    from ppl_gmm.io.serial import _checksum
+
+    document = json.loads(dumps(result))
+    fields = document["content"]["fields"]
+    del fields["options"]
+    fields["extras"] = {"__dict__": {"block_size": 64, "variant": "hard", "fixed_variance": None,
+                                     "n_init": 3, "seed": 5}}
+    document["schema_version"] = 1
+    document["sha256"] = _checksum(document["content"])
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(document))
+    loaded = pg.load(path)
+    assert loaded.options == pg.FitOptions(block_size=64, variant="hard", n_init=3, seed=5)
+    assert loaded.log_likelihood == result.log_likelihood
 
 
 def test_edited_content_foreign_files_and_missing_files(result, tmp_path):
@@ -143,8 +164,9 @@ def test_writes_are_atomic_and_leave_nothing_behind(result, tmp_path):
     path = pg.save(result, tmp_path / "fit.json")
     original = path.read_bytes()
     # An object that cannot be encoded: the existing file is untouched, no temporary left.
-    broken = dataclasses.replace(result, extras={"bad": object()})
-    with pytest.raises(TypeError, match=r"Cannot save result.extras\['bad'\]"):
+    broken = dataclasses.replace(result, options=dataclasses.replace(result.options,
+                                                                     seed=object()))
+    with pytest.raises(TypeError, match=r"Cannot save result.options.seed"):
         pg.save(broken, path)
     assert path.read_bytes() == original
     # Replacing a file goes through a temporary file in the same directory.

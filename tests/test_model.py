@@ -41,6 +41,12 @@ def scipy_log_prior(params, prior, covariance_type):
     elif covariance_type == "diag":
         a, b = prior.dof / 2, np.diag(prior.scale) / 2
         value += sum(stats.invgamma(a, scale=b).logpdf(np.diag(c)).sum() for c in cov)
+    elif covariance_type == "EEI":  # one diagonal shared: its prior counted once
+        a, b = prior.dof / 2, np.diag(prior.scale) / 2
+        value += stats.invgamma(a, scale=b).logpdf(np.diag(cov[0])).sum()
+    elif covariance_type == "EII":  # one variance shared: its prior counted once
+        a, b = d * prior.dof / 2, np.trace(prior.scale) / 2
+        value += stats.invgamma(a, scale=b).logpdf(cov[0, 0, 0])
     else:
         a, b = d * prior.dof / 2, np.trace(prior.scale) / 2
         value += sum(stats.invgamma(a, scale=b).logpdf(c[0, 0]) for c in cov)
@@ -57,6 +63,11 @@ def structured(params, covariance_type):
         cov = np.stack([np.eye(c.shape[0]) * np.trace(c) / c.shape[0] for c in cov])
     elif covariance_type == "tied":
         cov = np.broadcast_to(cov[0], cov.shape).copy()
+    elif covariance_type == "EEI":
+        cov = np.broadcast_to(np.diag(np.diag(cov[0])), cov.shape).copy()
+    elif covariance_type == "EII":
+        d = cov.shape[-1]
+        cov = np.broadcast_to(np.eye(d) * np.trace(cov[0]) / d, cov.shape).copy()
     return pg.GMMParams(params.weights, params.means, cov)
 
 
@@ -105,11 +116,11 @@ def test_prior_predictive_draws_respect_structure(covariance_type):
     assert params.covariances.shape == (3, 2, 2)
     np.testing.assert_allclose(params.weights.sum(), 1.0)
     off_diagonal = params.covariances[:, 0, 1]
-    if covariance_type in ("diag", "spherical"):
+    if covariance_type in ("diag", "spherical", "EEI", "EII"):
         np.testing.assert_array_equal(off_diagonal, 0.0)
-    if covariance_type == "spherical":
+    if covariance_type in ("spherical", "EII"):
         np.testing.assert_array_equal(params.covariances[:, 0, 0], params.covariances[:, 1, 1])
-    if covariance_type == "tied":
+    if covariance_type in ("tied", "EEI", "EII"):
         np.testing.assert_array_equal(params.covariances[0], params.covariances[2])
     for c in params.covariances:
         np.linalg.cholesky(c)

@@ -31,6 +31,7 @@ from scipy.stats import multivariate_normal, norm
 
 import ppl_gmm as pg
 from ppl_gmm import plotting
+from ppl_gmm.structures.registry import SKLEARN_TYPES
 
 FAITHFUL_NAMES = ["eruptions (min)", "waiting (min)"]
 
@@ -341,13 +342,17 @@ def test_uncertainty_1d_and_pairs(faithful, iris):
         plotting.plot_uncertainty(fit, X, responsibilities=np.ones((3, 2)))
 
 
+#: The structures scikit-learn fits, in the registry's order (pg.COVARIANCE_TYPES).
+SKLEARN_STRUCTURES = [s for s in pg.COVARIANCE_TYPES if s in SKLEARN_TYPES]
+
+
 @pytest.fixture(scope="module")
 def selection_table(faithful):
     """BIC / AIC of real fits (scikit-learn's: same sign convention, no compile time)."""
     from sklearn.mixture import GaussianMixture
 
     rows = []
-    for structure in pg.COVARIANCE_TYPES:
+    for structure in SKLEARN_STRUCTURES:
         for k in range(1, 5):
             fit = GaussianMixture(k, covariance_type=structure, random_state=0).fit(faithful)
             rows.append({"n_components": k, "covariance_type": structure,
@@ -358,16 +363,20 @@ def selection_table(faithful):
 def test_selection_one_line_per_structure_and_the_best_marked(selection_table):
     ax = plotting.plot_selection(selection_table)
     lines = ax.get_lines()
-    assert len(lines) == len(pg.COVARIANCE_TYPES) + 1
-    for line, structure in zip(lines[:-1], pg.COVARIANCE_TYPES, strict=True):
+    assert len(lines) == len(SKLEARN_STRUCTURES) + 1
+    for line, structure in zip(lines[:-1], SKLEARN_STRUCTURES, strict=True):
         rows = selection_table[selection_table.covariance_type == structure]
         np.testing.assert_array_equal(line.get_xdata(), rows.n_components)
         np.testing.assert_array_equal(line.get_ydata(), rows.bic)
     best = selection_table.loc[selection_table.bic.idxmin()]
     assert lines[-1].get_ydata()[0] == best.bic
     texts = legend_texts(ax)
-    assert texts[:4] == list(pg.COVARIANCE_TYPES)
-    assert texts[4] == f"best: K = {best.n_components}, {best.covariance_type}"
+    m = len(SKLEARN_STRUCTURES)
+    assert texts[:m] == SKLEARN_STRUCTURES
+    assert texts[m] == f"best: K = {best.n_components}, {best.covariance_type}"
+    # The lines come in the registry's order whatever the order of the table's rows.
+    reversed_table = selection_table.iloc[::-1]
+    assert legend_texts(plotting.plot_selection(reversed_table))[:m] == SKLEARN_STRUCTURES
     assert ax.get_xlabel() == "number of components K" and "BIC" in ax.get_ylabel()
     assert_not_blank(render(ax.figure, "selection"))
     assert "AIC" in plotting.plot_selection(selection_table, criterion="aic").get_ylabel()
@@ -509,3 +518,19 @@ def test_loo_comparison_plot_ranks_the_models(draws_idata):
     assert [t.get_text() for t in ax.get_yticklabels()] == list(comparison.index)
     assert "elpd_loo" in ax.get_xlabel()
     assert_not_blank(render(ax.figure, "loo_comparison"))
+
+
+@pytest.mark.parametrize("structure", SKLEARN_STRUCTURES)
+def test_scikit_learn_covariances_are_read_through_the_structure_registry(faithful, structure):
+    from sklearn.mixture import GaussianMixture
+
+    sk = GaussianMixture(2, covariance_type=structure, random_state=0).fit(faithful)
+    ax = plotting.plot_mixture(sk, sigmas=(1,))
+    # scikit-learn's precisions_cholesky_ give the full covariances independently.
+    precisions = {"full": lambda p: p @ np.swapaxes(p, -1, -2),
+                  "tied": lambda p: np.stack([p @ p.T] * 2),
+                  "diag": lambda p: np.stack([np.diag(v * v) for v in p]),
+                  "spherical": lambda p: np.stack([np.eye(2) * v * v for v in p])}
+    covariances = np.linalg.inv(precisions[structure](sk.precisions_cholesky_))
+    for k, patch in enumerate(ellipses(ax)):
+        assert_ellipse_is_contour(patch, sk.means_[k], covariances[k], 1.0)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import ppl_gmm as pg
-from ppl_gmm.engine import schedule as restarts_module
 from ppl_gmm.fit import driver as fit_module
 
 
@@ -23,7 +22,7 @@ def test_single_fit_reports_a_one_row_table(faithful):
     assert table.n_iter[0] == result.n_iter and table.converged[0] == result.converged
     assert not table.failed[0] and table.reason == ("",)
     np.testing.assert_allclose(table.params.means[0], result.params.means, rtol=1e-14)
-    assert result.extras["n_init"] == 1 and result.extras["variant"] == "soft"
+    assert result.options.n_init == 1 and result.options.variant == "soft"
 
 
 def test_batched_restarts_equal_separate_fits(faithful):
@@ -58,8 +57,7 @@ def test_best_of_n_init_is_never_worse_than_a_single_fit(drawn):
 
 
 def batched_programs():
-    return (restarts_module.run_em_batch._cache_size()
-            + restarts_module.run_em_queue._cache_size())
+    return fit_module._run_em_restarts._cache_size()
 
 
 @pytest.mark.parametrize("lanes", [None, 5], ids=["default", "lockstep"])
@@ -92,18 +90,6 @@ def test_queued_restarts_equal_lockstep_restarts(faithful):
     # and the whole table is deterministic given the seed
     again = pg.fit_em(faithful, 3, n_init=6, seed=2, restart_batch_size=6)
     np.testing.assert_array_equal(again.restarts.objective, lockstep.restarts.objective)
-
-
-def test_batched_map_pads_the_last_chunk():
-    calls = []
-
-    def f(x):
-        calls.append(x.shape)
-        return x * 2.0
-
-    out = restarts_module.batched_map(f, np.arange(7.0), 3)
-    np.testing.assert_array_equal(out, np.arange(7.0) * 2)
-    assert calls == [(3,), (3,), (3,)]
 
 
 @pytest.fixture(scope="module")

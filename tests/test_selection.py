@@ -8,6 +8,7 @@ from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 import ppl_gmm as pg
 from ppl_gmm.selection import grid
 from ppl_gmm.selection.table import TABLE_COLUMNS
+from ppl_gmm.structures.registry import SKLEARN_TYPES
 
 # One grid shape for most tests (K = 1..4, 3 restarts): the batched program compiles once.
 KS = range(1, 5)
@@ -83,7 +84,8 @@ def test_table_columns_follow_the_stated_formulas(faithful, faithful_selection):
     assert faithful_selection.best_key == (best["n_components"], best["covariance_type"])
     assert faithful_selection.best is faithful_selection.results[faithful_selection.best_key]
     wide = faithful_selection.pivot()
-    assert list(wide.columns) == list(pg.COVARIANCE_TYPES) and list(wide.index) == list(KS)
+    # select's default structures (scikit-learn's four), in registry order.
+    assert list(wide.columns) == list(SKLEARN_TYPES) and list(wide.index) == list(KS)
 
 
 def test_criteria_agree_with_scikit_learn_at_the_optimum(faithful, faithful_selection):

@@ -24,6 +24,7 @@ import xarray as xr
 from .._validation import check_params
 from ..fit.labels import align_labels
 from ..params import GMMParams
+from .draws import posterior_draws
 
 __all__ = ["PERMUTATION_VARIABLE", "is_relabelled", "reference_params", "relabel", "relabelled"]
 
@@ -45,21 +46,10 @@ def relabelled(idata, relabel_first: bool = True):
     return relabel(idata) if relabel_first and not is_relabelled(idata) else idata
 
 
-def _draws(posterior, names=("weights", "means", "covariances")):
-    for name in names:
-        if name not in posterior:
-            raise ValueError(
-                f"The posterior has no {name!r} variable; relabelling needs weights, means "
-                "and (full) covariances as ppl_gmm.sample_posterior produces them."
-            )
-    return tuple(posterior[name].transpose("chain", "draw", "component", ...).values
-                 for name in names)
-
-
 def reference_params(idata) -> tuple[GMMParams, str]:
     """The default relabelling reference of `idata`, and where it came from.
 
-    The MAP-EM solution that :func:`ppl_gmm.bayes.sample_posterior` stores in
+    The MAP-EM solution that :func:`ppl_gmm.bayes.nuts.sample_posterior` stores in
     ``constant_data`` (``map_*``) when present ("map"); otherwise the draw with the
     highest log posterior density ``sample_stats.lp`` ("max_lp_draw").
     """
@@ -72,7 +62,7 @@ def reference_params(idata) -> tuple[GMMParams, str]:
     if stats is not None and "lp" in stats:
         lp = stats["lp"].transpose("chain", "draw").values
         c, s = np.unravel_index(np.argmax(lp), lp.shape)
-        weights, means, covariances = _draws(idata.posterior)
+        weights, means, covariances = posterior_draws(idata.posterior)
         return GMMParams(weights[c, s], means[c, s], covariances[c, s]), "max_lp_draw"
     raise ValueError(
         "idata has neither a MAP solution in constant_data (map_weights, map_means, "
@@ -109,7 +99,7 @@ def relabel(idata, reference=None):
     ----------
     idata : arviz.InferenceData
         With ``posterior`` variables ``weights``, ``means`` and ``covariances`` (dims
-        chain, draw, component, ...), as from :func:`ppl_gmm.bayes.sample_posterior`.
+        chain, draw, component, ...), as from :func:`ppl_gmm.bayes.nuts.sample_posterior`.
     reference : GMMParams, optional
         Defaults to :func:`reference_params` (the stored MAP-EM solution).
 
@@ -125,7 +115,7 @@ def relabel(idata, reference=None):
     """
     if not isinstance(idata, az.InferenceData) or "posterior" not in idata.groups():
         raise ValueError("relabel needs an arviz.InferenceData with a posterior group.")
-    weights, means, covariances = _draws(idata.posterior)
+    weights, means, covariances = posterior_draws(idata.posterior)
     chains, draws, k, d = means.shape
     if reference is None:
         reference, origin = reference_params(idata)

@@ -2,5 +2,5 @@
 generic kernel (``init`` / ``step`` over a NamedTuple state) and the restart scheduler.
 
 Nothing here validates user input or knows about files: the drivers in
-:mod:`ppl_gmm.fit` and :mod:`ppl_gmm.selection` do that and call in.
+:mod:`ppl_gmm.fit.driver` and :mod:`ppl_gmm.selection.table` do that and call in.
 """

@@ -84,7 +84,7 @@ def component_log_joint(X, weights, means, factors: CholeskyFactors):
 # all K log densities of a block are one matrix product F W^T, and the E-step's
 # statistics (second moments, first moments, counts) are one more, R^T F: no (n, K, d)
 # temporary. The expansion subtracts terms of size |x|^2 / sigma_k^2, so it runs in the
-# standardised internal coordinates of :mod:`ppl_gmm.fit`.
+# standardised internal coordinates of :mod:`ppl_gmm.fit.driver`.
 
 
 def packed_indices(d: int):

@@ -1,9 +1,10 @@
-"""`fit_em`: the public EM driver around the pure loop in :mod:`ppl_gmm.em`.
+"""`fit_em`: the public EM driver around the kernel of :mod:`ppl_gmm.engine.kernel`.
 
 The driver validates once, moves the data to internal coordinates (each column
-centred and divided by its standard deviation; one common scale for "spherical",
-whose model is not invariant to per-feature scaling), pads it into row blocks, runs
-the jitted loop, and maps everything back. EM is affine equivariant for every
+centred and divided by its standard deviation; one common scale for structures whose
+model is not invariant to per-feature scaling, :mod:`ppl_gmm.engine.coordinates`),
+pads it into row blocks, runs the jitted loop (:mod:`ppl_gmm.engine.schedule`), and
+maps everything back. EM is affine equivariant for every
 structure under these maps, so the fit is the same as on the raw data, but the
 Cholesky factors stay well conditioned when columns live at 1e-8 and 1e8 or far
 from the origin. `reg_covar` is given in the user's units and mapped with the data.
@@ -17,9 +18,10 @@ good iterate never replaced by a failed one (with restarts, that restart is mark
 failed and the others go on); a component regularised into holding less than one
 observation warns (:class:`EmptyComponentWarning`). NaN is never returned.
 
-``n_init > 1`` runs the restarts as one batched computation (:mod:`ppl_gmm.restarts`)
-and returns the best; ``variant="hard"`` is classification EM and ``fixed_variance``
-fixes every covariance at sigma^2 I (:mod:`ppl_gmm.em`).
+``n_init > 1`` runs the restarts as one batched computation (:mod:`ppl_gmm.fit.restarts`,
+:mod:`ppl_gmm.engine.schedule`) and returns the best; ``variant="hard"`` is
+classification EM and ``fixed_variance`` fixes every covariance at sigma^2 I
+(:mod:`ppl_gmm.engine.kernel`).
 """
 
 from __future__ import annotations
@@ -43,21 +45,22 @@ from .._validation import (
     check_seed,
     degenerate_data_message,
 )
+from ..engine.coordinates import standardising_coordinates
 from ..engine.gaussian import design_matrix, design_width
 from ..engine.kernel import (
-    Coordinates,
     EMProblem,
-    block_responsibilities,
     check_variant,
     em_path,
+    gaussian_em_kernel,
     objective_change,
-    run_em,
 )
-from ..engine.schedule import batched_initial_params, restart_keys, run_restarts, table_from_states
-from ..params import EMHistory, EMResult, GMMParams
-from ..ppl.model import resolve_prior
-from ..structures.registry import get_structure
-from .init import INITIALISERS
+from ..engine.schedule import default_lanes, run_restarts, run_single
+from ..engine.statistics import block_responsibilities
+from ..params import EMHistory, EMResult, FitOptions, GMMParams
+from ..prior import resolve_prior
+from ..structures.registry import canonical_name, get_structure
+from .init import INITIALISERS, batched_initial_params
+from .restarts import restart_keys, table_from_states
 
 #: Rows per E-step block. A block's design rows (4096 x (d(d+1)/2 + d + 1) float64, 1.2 MB
 #: at d = 16) stay in cache between its two matrix products; measured per iteration
@@ -89,15 +92,6 @@ class EmptyComponentWarning(UserWarning):
     """
 
 
-def _coordinates(X: np.ndarray, covariance_type: str) -> Coordinates:
-    shift = X.mean(axis=0)
-    spread = X.std(axis=0)
-    if covariance_type == "spherical":
-        spread = np.full_like(spread, np.sqrt(np.mean(spread**2)))
-    scale = np.where(spread > 0, spread, 1.0)
-    return Coordinates(jnp.asarray(shift), jnp.asarray(scale))
-
-
 def _blocks(X_int: np.ndarray, block_size: int):
     """Zero-pad to whole blocks: (n_blocks, block, d) data and (n_blocks, block) row weights."""
     n, d = X_int.shape
@@ -127,7 +121,7 @@ def make_problem(X: np.ndarray, n_components: int, covariance_type: str, prior, 
     (:func:`ppl_gmm._validation.check_feature_scales`).
     """
     check_feature_scales(X)
-    coordinates = _coordinates(X, covariance_type)
+    coordinates = standardising_coordinates(X, covariance_type)
     X_int = (X - np.asarray(coordinates.shift)) / np.asarray(coordinates.scale)
     X_blocks, w_blocks = _blocks(X_int, block_size)
     X_blocks = jnp.asarray(X_blocks)  # one transfer, shared with the stored design rows
@@ -161,7 +155,7 @@ def _check_fixed_variance(fixed_variance, covariance_type: str, reg_covar: float
     if fixed_variance is None:
         return None
     fixed_variance = check_positive_number(fixed_variance, "fixed_variance")
-    if covariance_type != "spherical":
+    if get_structure(covariance_type).form != "scalar":
         raise ValueError(
             f"fixed_variance fixes every covariance at fixed_variance * I, a spherical "
             f"structure, but covariance_type={covariance_type!r}; pass "
@@ -201,7 +195,7 @@ def _initial_params(init, key, problem: EMProblem, X: np.ndarray, n_components: 
 def _starting_points(init, seed: int, n_init: int, problem: EMProblem, X: np.ndarray,
                      n_components: int, covariance_type: str) -> GMMParams:
     """Internal-coordinate start of one run (``n_init == 1``), or of `n_init` restarts
-    (leading restart axis, :func:`ppl_gmm.restarts.batched_initial_params`)."""
+    (leading restart axis, :func:`ppl_gmm.fit.init.batched_initial_params`)."""
     if n_init == 1:
         start = _initial_params(init, jax.random.key(seed), problem, X, n_components,
                                 covariance_type)
@@ -228,7 +222,26 @@ def _jit_initialiser(initialiser, n_components, covariance_type):
                                      covariance_type=covariance_type))
 
 
-_run_em = jax.jit(run_em, static_argnames=("covariance_type", "max_iter", "variant"))
+def run_em_single(problem: EMProblem, init_params: GMMParams, covariance_type: str,
+                  max_iter: int, variant: str = "soft"):
+    """One EM run from `init_params`: the Gaussian kernel run by
+    :func:`ppl_gmm.engine.schedule.run_single`. Returns (final state, trace buffers)."""
+    return run_single(gaussian_em_kernel(problem, covariance_type, variant), init_params,
+                      max_iter)
+
+
+def run_em_restarts(problem: EMProblem, init_params: GMMParams, covariance_type: str,
+                    max_iter: int, variant: str = "soft", lanes: int = 1):
+    """EM from every starting point of `init_params` (leading restart axis), `lanes` at a
+    time (:func:`ppl_gmm.engine.schedule.run_restarts`). Returns (states, trace)."""
+    return run_restarts(gaussian_em_kernel(problem, covariance_type, variant), init_params,
+                        max_iter, lanes)
+
+
+# The compiled programs of a fit: static arguments are what changes the program.
+_run_em = jax.jit(run_em_single, static_argnames=("covariance_type", "max_iter", "variant"))
+_run_em_restarts = jax.jit(run_em_restarts,
+                           static_argnames=("covariance_type", "max_iter", "variant", "lanes"))
 _em_path = jax.jit(em_path, static_argnames=("covariance_type", "n_steps", "variant"))
 _responsibilities = jax.jit(block_responsibilities)
 
@@ -265,15 +278,17 @@ def fit_em(
         rows identical), as :class:`SingularCovarianceError`.
     n_components : int
         K, between 1 and n.
-    covariance_type : {"full", "diag", "spherical", "tied"}
-        scikit-learn's structures: own full matrix per component, own diagonal, own
-        single variance, one full matrix shared by all.
+    covariance_type : str
+        Any registered structure (:data:`ppl_gmm.structures.registry.COVARIANCE_TYPES`),
+        by scikit-learn's or mclust's name: "full" (VVV), "diag" (VVI), "spherical"
+        (VII), "tied" (EEE), "EEI" (one diagonal shared by all), "EII" (one variance
+        times I shared by all). The result reports ppl_gmm's name.
     prior : ppl_gmm.Prior or None
         None maximises the log-likelihood; a Prior maximises the log joint (MAP-EM),
         with data-dependent defaults resolved against X.
     init : str, GMMParams or callable
         Where EM starts: "kmeans++", "kmeans", "random_from_data", "random",
-        "perturbed", "random_resp", "random_resp_hard" (formulas in :mod:`ppl_gmm.init`);
+        "perturbed", "random_resp", "random_resp_hard" (formulas in :mod:`ppl_gmm.fit.init`);
         explicit GMMParams (with a leading restart axis, weights (n_init, K), to give
         every restart its own); or a callable ``(key, X, n_components) -> GMMParams``.
     seed : int
@@ -285,17 +300,20 @@ def fit_em(
         units. 0 runs
         exactly `max_iter` iterations unless EM reaches an exact fixed point.
     max_iter : int
-        Maximum number of EM iterations (M-steps).
+        Maximum number of EM iterations (M-steps); 0 returns the starting point (after
+        one E-step), as scikit-learn does.
     reg_covar : float
         Added to every covariance diagonal after each M-step, in the data's units.
         0 (the default) is exact EM, as in mclust; scikit-learn uses 1e-6. With
         reg_covar > 0 the update is no longer the exact maximiser, and the objective
         may fall by amounts of order reg_covar.
     block_size : int
-        Rows per block of the E-step; memory is O(block_size * K * d).
+        Rows per block of the E-step. The design rows of the whole data set are stored
+        while they take at most ``STORED_DESIGN_BYTES`` (2 GiB) and built block by block
+        above that, so memory stays O(n d + block_size (K + d^2)).
     n_init : int
         Number of restarts, run as one batched computation (``jax.vmap`` of the EM loop
-        over starting points, :mod:`ppl_gmm.restarts`). The result is the restart with
+        over starting points, :mod:`ppl_gmm.fit.restarts`). The result is the restart with
         the highest final objective among those that did not fail; ``result.restarts``
         lists them all. Restart 0 starts where ``n_init=1`` does (key ``key(seed)``),
         restart r >= 1 from ``fold_in(key(seed), r)``.
@@ -312,8 +330,9 @@ def fit_em(
     restart_batch_size : int, optional
         Restarts advancing together in the batched computation (the rest wait in a
         queue inside the same program); by default all of them on an accelerator
-        (within ``ppl_gmm.restarts.MEMORY_BUDGET`` bytes), ``ppl_gmm.restarts.CPU_LANES``
-        on a CPU. The results do not depend on it beyond rounding.
+        (within ``ppl_gmm.engine.schedule.MEMORY_BUDGET`` bytes),
+        ``ppl_gmm.engine.schedule.CPU_LANES`` on a CPU. The results do not depend on it
+        beyond rounding.
     dtype : {None, numpy.float32, numpy.float64}
         Floating type of ``result.params`` and ``result.responsibilities``. None (the
         default) keeps float32 for float32 `X` and gives float64 otherwise. The
@@ -349,11 +368,11 @@ def fit_em(
     X = X.astype(np.float64, copy=False)
     n, _d = X.shape
     k = check_n_components(n_components, n)
-    get_structure(covariance_type)
+    covariance_type = canonical_name(covariance_type)
     seed = check_seed(seed)
     tol = check_positive_number(tol, "tol", allow_zero=True)
     reg_covar = check_positive_number(reg_covar, "reg_covar", allow_zero=True)
-    max_iter = check_positive_int(max_iter, "max_iter")
+    max_iter = check_positive_int(max_iter, "max_iter", allow_zero=True)
     block_size = check_positive_int(block_size, "block_size")
     n_init = check_positive_int(n_init, "n_init")
     variant = check_variant(variant)
@@ -371,41 +390,20 @@ def fit_em(
             error.restarts = None
             raise error
 
-    if n_init == 1:
-        init_params = _starting_points(init, seed, 1, problem, X, k, covariance_type)
-        state = _run_em(problem, init_params, covariance_type=covariance_type, max_iter=max_iter,
-                        variant=variant)
-        restarts = table_from_states(state, problem, init_params, seed, batched=False)
-        failed = int(state.failed_component)
-        if failed >= 0:
-            error = SingularCovarianceError(
-                _singular_message(failed, int(state.iteration), state, covariance_type))
-            error.restarts = restarts
-            raise error
-    else:
-        batch = _starting_points(init, seed, n_init, problem, X, k, covariance_type)
-        states = run_restarts(problem, batch, covariance_type, max_iter, variant,
-                              restart_batch_size)
-        restarts = table_from_states(states, problem, batch, seed)
-        chosen = restarts.best if restarts.best >= 0 else 0
-        state = jax.tree.map(lambda a: a[chosen], states)
-        init_params = jax.tree.map(lambda a: a[chosen], batch)
-        if restarts.best < 0:
-            first = _singular_message(int(state.failed_component), int(state.iteration), state,
-                                      covariance_type)
-            error = SingularCovarianceError(
-                f"All {n_init} restarts failed (see the error's .restarts table). Restart 0: "
-                + first)
-            error.restarts = restarts
-            raise error
-
+    lanes = 1
+    if n_init > 1:
+        lanes = restart_batch_size or default_lanes(
+            problem.X_blocks.shape[1], problem.X_blocks.shape[2], k, max_iter, n_init)
+    init_params = _starting_points(init, seed, n_init, problem, X, k, covariance_type)
+    state, trace, init_params, restarts = _run_fit(problem, init_params, covariance_type,
+                                                   max_iter, variant, n_init, lanes, seed)
     n_iter = int(state.iteration)
     converged = bool(state.converged)
-    if not converged:
+    if not converged and max_iter > 0:  # max_iter=0 asks for the start (scikit-learn's rule)
         warnings.warn(
             ConvergenceWarning(
                 f"EM did not converge in max_iter={max_iter} iterations (last relative change "
-                f"{_last_relative_change(problem, state.trace.objective, n_iter):.2e} > "
+                f"{_last_relative_change(problem, trace.objective, n_iter):.2e} > "
                 f"tol={tol:g}); "
                 "raise max_iter or tol, or try other initialisations."
             ),
@@ -413,7 +411,6 @@ def fit_em(
         )
     resp = np.asarray(_responsibilities(problem.X_blocks, state.params))[:n]
     _warn_empty_components(resp.sum(axis=0))
-    trace = jax.device_get(state.trace)
     params, resp = _in_result_dtype(problem.coordinates.params_to_user(state.params).to_numpy(),
                                     resp, result_dtype)
     return EMResult(
@@ -430,10 +427,44 @@ def fit_em(
         reg_covar=reg_covar,
         tol=tol,
         n_samples=n,
-        extras={"block_size": block_size, "variant": variant, "fixed_variance": fixed_variance,
-                "n_init": n_init, "seed": seed},
+        options=FitOptions(block_size=block_size, variant=variant,
+                           fixed_variance=fixed_variance, n_init=n_init, seed=seed),
         restarts=restarts,
     )
+
+
+def _run_fit(problem, init_params, covariance_type, max_iter, variant, n_init, lanes, seed):
+    """Run EM from the start(s) and pick the best restart; raise when every one failed.
+
+    Returns the chosen run's final state, its trace (host arrays), its start and the
+    restart table.
+    """
+    if n_init == 1:
+        state, trace = _run_em(problem, init_params, covariance_type=covariance_type,
+                               max_iter=max_iter, variant=variant)
+        restarts = table_from_states(state, trace, problem, init_params, seed, batched=False)
+        failed = int(state.failed_component)
+        if failed >= 0:
+            error = SingularCovarianceError(
+                _singular_message(failed, int(state.iteration), state, covariance_type))
+            error.restarts = restarts
+            raise error
+        return state, jax.device_get(trace), init_params, restarts
+    states, traces = _run_em_restarts(problem, init_params, covariance_type=covariance_type,
+                                      max_iter=max_iter, variant=variant, lanes=lanes)
+    restarts = table_from_states(states, traces, problem, init_params, seed)
+    chosen = restarts.best if restarts.best >= 0 else 0
+    state = jax.tree.map(lambda a: a[chosen], states)
+    if restarts.best < 0:
+        first = _singular_message(int(state.failed_component), int(state.iteration), state,
+                                  covariance_type)
+        error = SingularCovarianceError(
+            f"All {n_init} restarts failed (see the error's .restarts table). Restart 0: "
+            + first)
+        error.restarts = restarts
+        raise error
+    trace = jax.device_get(jax.tree.map(lambda a: a[chosen], traces))
+    return state, trace, jax.tree.map(lambda a: a[chosen], init_params), restarts
 
 
 def _warn_empty_components(counts: np.ndarray) -> None:
@@ -467,7 +498,8 @@ def _in_result_dtype(params: GMMParams, resp: np.ndarray, dtype: np.dtype):
 
 
 def _last_relative_change(problem, objective, n_iter):
-    """The last change on the scale the stopping rule uses (see :func:`ppl_gmm.em.run_em`)."""
+    """The last change on the scale the stopping rule uses
+    (:func:`ppl_gmm.engine.kernel.objective_change`)."""
     if n_iter < 1:
         return float("nan")
     change, scale = objective_change(problem, objective[n_iter], objective[n_iter - 1])
@@ -517,12 +549,11 @@ def em_parameter_path(result: EMResult, X, n_steps: int | None = None):
     n_steps = result.n_iter if n_steps is None else check_positive_int(n_steps, "n_steps")
     k = result.params.n_components
     problem = make_problem(X, k, result.covariance_type, result.prior, result.reg_covar,
-                           result.tol, result.extras.get("block_size", DEFAULT_BLOCK_SIZE),
-                           result.extras.get("fixed_variance"))
+                           result.tol, result.options.block_size, result.options.fixed_variance)
     start = problem.coordinates.params_to_internal(jax.tree.map(jnp.asarray,
                                                                 result.initial_params))
     path = _em_path(problem, start, covariance_type=result.covariance_type, n_steps=n_steps,
-                    variant=result.extras.get("variant", "soft"))
+                    variant=result.options.variant)
     return jax.vmap(problem.coordinates.params_to_user)(path).to_numpy()
 
 

@@ -1,9 +1,9 @@
 """Initialisation heuristics: where EM starts.
 
 Each initialiser is a pure function ``(key, X, w, n_components, covariance_type) ->
-GMMParams`` in the internal coordinates of :mod:`ppl_gmm.fit`: every column centred
-at its mean and divided by its standard deviation (one common scale for
-"spherical"). The formulas below are in those coordinates, where the data have mean
+GMMParams`` in the internal coordinates of :mod:`ppl_gmm.fit.driver`: every column centred
+at its mean and divided by its standard deviation (one common scale for the
+structures that need it). The formulas below are in those coordinates, where the data have mean
 m = 0 and covariance S = cov(X) with unit diagonal; mapped back, every initialiser
 moves and scales with the data (multiply X by 1e3 and the initial means are
 multiplied by 1e3, the covariances by 1e6). ``w`` is the row weight (0 on padding
@@ -29,8 +29,8 @@ name                initial parameters
 "random_resp_hard"  hard memberships z_i ~ Uniform{1..K} per row, then an M-step
 ==================  ==========================================================================
 
-Covariances are projected on the structure (diagonal part for "diag", tr/d I for
-"spherical"; "tied" shares one matrix, for "random" the first draw). The M-steps
+Covariances are projected on the structure (its own matrix, diagonal part or tr/d I;
+a structure sharing one matrix takes, for "random", the first draw). The M-steps
 from memberships (:func:`params_from_responsibilities`) use the plain ML weights and
 means and the covariance update of the default :class:`ppl_gmm.Prior`, so a
 component holding one or two rows still starts positive definite.
@@ -41,12 +41,17 @@ component holding one or two rows still starts positive definite.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ..engine.kernel import m_step, moments_from_statistics, statistics_from_responsibilities
+from .._validation import check_params
+from ..engine.mstep import m_step
+from ..engine.statistics import moments_from_statistics, statistics_from_responsibilities
 from ..params import GMMParams
-from ..ppl.model import Prior
+from ..prior import Prior
 from ..structures.registry import get_structure
 from .kmeans import kmeans_plus_plus_centres, lloyd, nearest_centre
 
@@ -69,18 +74,10 @@ def weighted_mean(X, w):
     return (w @ X) / jnp.sum(w)
 
 
-def project_covariance(covariance, covariance_type: str):
-    """The structure's nearest matrix to covariance(s) (..., d, d): itself, its diagonal,
-    or tr/d I.
-    """
-    get_structure(covariance_type)
-    d = covariance.shape[-1]
-    eye = jnp.eye(d, dtype=covariance.dtype)
-    if covariance_type == "diag":
-        return eye * jnp.diagonal(covariance, axis1=-2, axis2=-1)[..., None, :]
-    if covariance_type == "spherical":
-        return eye * (jnp.trace(covariance, axis1=-2, axis2=-1) / d)[..., None, None]
-    return covariance
+def project_covariance(covariance, covariance_type):
+    """The structure's nearest matrix to one covariance (..., d, d): itself, its diagonal,
+    or tr/d I (:meth:`ppl_gmm.structures.registry.CovarianceStructure.project`)."""
+    return get_structure(covariance_type).project(covariance[..., None, :, :])[..., 0, :, :]
 
 
 def params_from_responsibilities(X, w, resp, covariance_type: str):
@@ -158,7 +155,7 @@ def init_random(key, X, w, n_components: int, covariance_type: str):
     weights ~ Dirichlet(1_K); mu_k ~ N(m, S); Sigma_k = W_k / nu with
     W_k = sum_{j=1}^{nu} g_kj g_kj^T, g_kj ~ N(0, S / K^(2/d)), nu = d + 2 (a Wishart
     draw, positive definite because nu >= d); projected on the structure, and for
-    "tied" every component takes the first draw.
+    a structure that shares one matrix gives every component the first draw.
     """
     _n, d = X.shape
     k = n_components
@@ -171,10 +168,9 @@ def init_random(key, X, w, n_components: int, covariance_type: str):
     nu = d + 2
     g = jax.random.normal(key_cov, (k, nu, d), X.dtype) @ L.T / n_components ** (1.0 / d)
     covariances = jnp.einsum("kjd,kje->kde", g, g) / nu
-    covariances = project_covariance(0.5 * (covariances + jnp.swapaxes(covariances, -1, -2)),
-                                     covariance_type)
-    if covariance_type == "tied":
-        covariances = jnp.broadcast_to(covariances[0], (k, d, d))
+    # Projected on the structure; a shared structure takes the first draw.
+    covariances = get_structure(covariance_type).project(
+        0.5 * (covariances + jnp.swapaxes(covariances, -1, -2)))
     return GMMParams(weights, means, covariances)
 
 
@@ -219,10 +215,65 @@ INITIALISERS = {
     "random_resp_hard": init_random_resp_hard,
 }
 
+@functools.cache
+def _batched_initialiser(initialiser, n_components, covariance_type):
+    one = functools.partial(initialiser, n_components=n_components,
+                            covariance_type=covariance_type)
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None)))
+
+
+def batched_initial_params(init, keys, problem, X: np.ndarray, n_components: int,
+                           covariance_type: str) -> GMMParams:
+    """Starting points of all restarts, (n_init, ...) arrays in internal coordinates.
+
+    Parameters
+    ----------
+    init : str, GMMParams or callable
+        A name of :data:`ppl_gmm.fit.init.INITIALISERS` (drawn for all keys in one ``vmap``);
+        a GMMParams with a leading restart axis (weights (n_init, K)); or a callable
+        ``(key, X, n_components) -> GMMParams`` called once per key on the user's data.
+    keys : key array (n_init,)
+    """
+    n_init = keys.shape[0]
+    d = problem.X_blocks.shape[-1]
+    if isinstance(init, str):
+        try:
+            initialiser = INITIALISERS[init]
+        except KeyError:
+            raise ValueError(
+                f"init={init!r} is not known; use one of {', '.join(map(repr, INITIALISERS))}, "
+                "a GMMParams, or a callable (key, X, n_components) -> GMMParams."
+            ) from None
+        return _batched_initialiser(initialiser, n_components, covariance_type)(
+            keys, problem.X_blocks.reshape(-1, d), problem.w_blocks.reshape(-1)
+        )
+    if isinstance(init, GMMParams) or (isinstance(init, tuple) and not callable(init)):
+        if np.ndim(init[0]) != 2:
+            raise ValueError(
+                f"n_init={n_init} restarts from one explicit GMMParams would all be identical; "
+                "pass n_init=1, or a GMMParams whose arrays have a leading restart axis "
+                f"(weights of shape (n_init, K)), or an initialiser name or callable."
+            )
+        starts = [GMMParams(*(np.asarray(a)[r] for a in init)) for r in range(len(init[0]))]
+        if len(starts) != n_init:
+            raise ValueError(
+                f"The GMMParams batch holds {len(starts)} starting points but n_init={n_init}; "
+                "give one starting point per restart."
+            )
+    elif callable(init):
+        starts = [init(key, X.copy(), n_components) for key in keys]
+    else:
+        raise ValueError(f"init must be a name, a GMMParams or a callable, got {init!r}.")
+    checked = [check_params(p, n_features=d, n_components=n_components) for p in starts]
+    stacked = GMMParams(*(jnp.asarray(np.stack(a)) for a in zip(*checked, strict=True)))
+    return jax.vmap(problem.coordinates.params_to_internal)(stacked)
+
+
 __all__ = [
     "INITIALISERS",
     "KMEANS_INIT_ITERATIONS",
     "PERTURBATION_SCALE",
+    "batched_initial_params",
     "kmeans_plus_plus_centres",
     "nearest_centre",
     "params_from_responsibilities",

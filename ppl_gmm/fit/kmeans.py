@@ -1,4 +1,4 @@
-"""K-means: Lloyd's algorithm in JAX, k-means++ seeding, batched restarts.
+"""K-means: Lloyd's algorithm as a kernel in JAX, k-means++ seeding, batched restarts.
 
 K-means is the sigma -> 0 limit of EM for a mixture whose components share one
 *fixed* covariance sigma^2 I (``fit_em(..., covariance_type="spherical",
@@ -38,7 +38,10 @@ from .._validation import (
     check_positive_number,
     check_seed,
 )
+from ..engine.kernel import EMKernel
+from ..engine.schedule import run_restarts, run_single
 from ..params import GMMParams
+from .restarts import restart_keys, restart_table
 
 
 def squared_distances(X, centres):
@@ -116,46 +119,61 @@ def lloyd_update(X, w, centres, labels):
 
 
 class LloydState(NamedTuple):
-    """Carry of Lloyd's ``while_loop``: centres, the last assignments, counters, flags."""
+    """State of the Lloyd kernel: centres, the last assignments, counters, flags.
+
+    ``iteration``, ``converged`` and ``failed_component`` are the fields the restart
+    scheduler (:mod:`ppl_gmm.engine.schedule`) reads; ``strict`` says the assignments
+    stopped changing, ``shift`` is the last summed squared centre move.
+    """
 
     centres: jnp.ndarray
     labels: jnp.ndarray
-    n_iter: jnp.ndarray
+    iteration: jnp.ndarray
     strict: jnp.ndarray
+    shift: jnp.ndarray
+    converged: jnp.ndarray
+    failed_component: jnp.ndarray
+
+
+class LloydEntries(NamedTuple):
+    """The trace row of one Lloyd iterate: the summed squared centre shift."""
+
     shift: jnp.ndarray
 
 
-def lloyd(X, w, centres, max_iter: int, tol):
-    """Lloyd iterations from `centres` (pure, vmappable over `centres`).
+def lloyd_kernel(X, w, tol) -> EMKernel:
+    """Lloyd's iteration as a kernel (``init`` / ``step``, :class:`ppl_gmm.engine.kernel.EMKernel`).
 
-    Parameters
-    ----------
-    X : (n, d), w : (n,) row weights (0 on padding), centres : (K, d)
-    max_iter : int (static)
-    tol : scalar
-        Absolute bound on sum_k ||c_k^new - c_k||^2 (0: only strict convergence).
-
-    Returns
-    -------
-    LloydState
-        After the loop; ``strict`` is True when the assignments stopped changing.
+    X : (n, d), w : (n,) row weights (0 on padding); tol: absolute bound on
+    sum_k ||c_k^new - c_k||^2 (0: only strict convergence). A run fails (component 0
+    reported) when its centres stop being finite.
     """
     n = X.shape[0]
 
-    def keep_going(s: LloydState):
-        return (s.n_iter < max_iter) & ~s.strict & ~(s.shift <= tol)
+    def init(centres):
+        no_labels = jnp.full(n, -1, dtype=jnp.argmin(centres[:, 0]).dtype)
+        state = LloydState(centres, no_labels, jnp.asarray(0), jnp.asarray(False),
+                           jnp.asarray(jnp.inf, X.dtype), jnp.asarray(False), jnp.asarray(-1))
+        return state, LloydEntries(state.shift)
 
     def step(s: LloydState):
         labels = nearest_centre(X, s.centres)
         new = lloyd_update(X, w, s.centres, labels)
         shift = jnp.sum((new - s.centres) ** 2)
         strict = jnp.all((labels == s.labels) | (w <= 0))
-        return LloydState(new, labels, s.n_iter + 1, strict, shift)
+        failed = jnp.where(jnp.all(jnp.isfinite(new)), -1, 0)
+        state = LloydState(new, labels, s.iteration + 1, strict, shift,
+                           strict | (shift <= tol), failed)
+        return state, LloydEntries(shift)
 
-    no_labels = jnp.full(n, -1, dtype=jnp.argmin(centres[:, 0]).dtype)
-    start = LloydState(centres, no_labels, jnp.asarray(0), jnp.asarray(False),
-                       jnp.asarray(jnp.inf, X.dtype))
-    return lax.while_loop(keep_going, step, start)
+    return EMKernel(init, step)
+
+
+def lloyd(X, w, centres, max_iter: int, tol) -> LloydState:
+    """Lloyd iterations from `centres` (pure, vmappable over `centres`): the Lloyd kernel
+    run by :func:`ppl_gmm.engine.schedule.run_single`."""
+    state, _ = run_single(lloyd_kernel(X, w, tol), centres, max_iter)
+    return state
 
 
 def inertia(X, w, centres, labels):
@@ -164,7 +182,7 @@ def inertia(X, w, centres, labels):
 
 
 class KMeansRun(NamedTuple):
-    """One finished Lloyd run: what :func:`fit_kmeans` reads back (a pytree, batchable)."""
+    """Finished Lloyd runs: what :func:`fit_kmeans` reads back (leading restart axis)."""
 
     centres: jnp.ndarray
     labels: jnp.ndarray
@@ -174,19 +192,19 @@ class KMeansRun(NamedTuple):
     finite: jnp.ndarray
 
 
-def run_kmeans(X, w, centres, max_iter: int, tol):
-    """Lloyd to convergence, final assignment and inertia (pure; vmap it over `centres`)."""
-    state = lloyd(X, w, centres, max_iter, tol)
-    labels = nearest_centre(X, state.centres)
-    value = inertia(X, w, state.centres, labels)
-    converged = state.strict | (state.shift <= tol)
-    return KMeansRun(state.centres, labels, value, state.n_iter, converged,
-                     jnp.all(jnp.isfinite(state.centres)) & jnp.isfinite(value))
+@functools.partial(jax.jit, static_argnames=("max_iter", "lanes"))
+def run_kmeans_restarts(X, w, centres, max_iter: int, tol, lanes: int) -> KMeansRun:
+    """Lloyd from every set of `centres` (n_init, K, d) through the restart scheduler,
+    then each run's final assignment and inertia."""
+    states, _ = run_restarts(lloyd_kernel(X, w, tol), centres, max_iter, lanes)
 
+    def finish(state):
+        labels = nearest_centre(X, state.centres)
+        value = inertia(X, w, state.centres, labels)
+        return KMeansRun(state.centres, labels, value, state.iteration, state.converged,
+                         jnp.all(jnp.isfinite(state.centres)) & jnp.isfinite(value))
 
-@functools.partial(jax.jit, static_argnames=("max_iter",))
-def _run_kmeans_batch(X, w, centres, max_iter, tol):
-    return jax.vmap(run_kmeans, in_axes=(None, None, 0, None, None))(X, w, centres, max_iter, tol)
+    return jax.vmap(finish)(states)
 
 
 _SEEDERS = {"kmeans++": kmeans_plus_plus_centres, "random": random_rows_centres}
@@ -323,7 +341,8 @@ def fit_kmeans(
         Stop when sum_k ||Delta c_k||^2 <= tol * (mean feature variance), scikit-learn's
         rule; the default 0 iterates until the assignments no longer change.
     restart_batch_size : int, optional
-        Restarts per batched computation (default: all of them, memory permitting).
+        Restarts advancing together (the rest wait in a queue inside the same program,
+        :mod:`ppl_gmm.engine.schedule`); default: all of them.
 
     Returns
     -------
@@ -337,19 +356,15 @@ def fit_kmeans(
     n_init = check_positive_int(n_init, "n_init")
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_positive_number(tol, "tol", allow_zero=True)
-    from ..engine.schedule import batched_map, restart_keys, restart_table
-
     shift = X.mean(axis=0)
     X_c = X - shift
     w = np.ones(n, X.dtype)
     keys = restart_keys(seed, n_init)
     init_c = jnp.asarray(_initial_centres(init, keys, X_c, w, shift, k, n_init))
     tol_abs = tol * float(np.mean(X_c.var(axis=0)))
-    batch = restart_batch_size or max(1, min(n_init, (2**28) // max(1, 8 * 4 * n * k)))
-    runs = batched_map(
-        lambda c: _run_kmeans_batch(jnp.asarray(X_c), jnp.asarray(w), c, max_iter, tol_abs),
-        init_c, batch,
-    )
+    lanes = min(restart_batch_size or n_init, n_init)
+    runs = run_kmeans_restarts(jnp.asarray(X_c), jnp.asarray(w), init_c, max_iter, tol_abs,
+                               lanes)
     runs = jax.device_get(runs)
     failed = ~np.asarray(runs.finite)
     reasons = ["non-finite centres" if f else "" for f in failed]
@@ -387,6 +402,7 @@ __all__ = [
     "inertia",
     "kmeans_plus_plus_centres",
     "lloyd",
+    "lloyd_kernel",
     "nearest_centre",
-    "run_kmeans",
+    "run_kmeans_restarts",
 ]

@@ -3,12 +3,12 @@
 The mixture log-likelihood is not concave. Permuting the K components gives K!
 equally good copies of every solution, and EM also stops at genuinely worse local
 maxima. `likelihood_landscape` runs many restarts (one batched computation, see
-:mod:`ppl_gmm.restarts`) and groups their end points into distinct optima *modulo
+:mod:`ppl_gmm.fit.restarts`) and groups their end points into distinct optima *modulo
 label permutation*.
 
 Same optimum (the tolerance `param_tol`, default 0.1): solution b matches the
 representative a of a group when, after ``align_labels(b, a)`` (Hungarian matching on
-the Mahalanobis distance between means, :mod:`ppl_gmm.labels`),
+the Mahalanobis distance between means, :mod:`ppl_gmm.fit.labels`),
 
 - every mean is within `param_tol` standard deviations of a's matched mean, in the
   metric of a's pooled covariance S = sum_k pi_k Sigma_k,
@@ -35,10 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from ..engine.schedule import RestartTable
 from ..params import GMMParams
 from .driver import fit_em
 from .labels import align_labels, matching_cost, permute
+from .restarts import RestartTable
 
 
 def solution_distance(params, reference) -> tuple[float, np.ndarray]:

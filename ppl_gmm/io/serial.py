@@ -4,11 +4,11 @@
 :class:`ppl_gmm.GaussianMixture`; :func:`load` reads it back, bit for bit. No pickle:
 a file is plain JSON that any language can read, and loading never runs code.
 
-Format (schema version 1)
+Format (schema version 2)
 -------------------------
 One JSON object::
 
-    {"format": "ppl_gmm", "schema_version": 1, "kind": "EMResult" | "GaussianMixture",
+    {"format": "ppl_gmm", "schema_version": 2, "kind": "EMResult" | "GaussianMixture",
      "ppl_gmm_version": "0.1.0", "sha256": "<hex>", "content": <value>}
 
 `sha256` is the SHA-256 of the canonical JSON of `content` (``sort_keys=True``,
@@ -23,7 +23,7 @@ inside `content` are encoded as
   "inf", "-inf"; dtype "str" for arrays of text);
 - lists as JSON arrays, tuples as ``{"__tuple__": [..]}``, dictionaries (string
   keys) as ``{"__dict__": {..}}``;
-- ppl_gmm records (GMMParams, EMHistory, EMResult, ResolvedPrior, Prior,
+- ppl_gmm records (GMMParams, EMHistory, EMResult, FitOptions, ResolvedPrior, Prior,
   RestartTable) as ``{"__type__": "<name>", "fields": {..}}``.
 
 A GaussianMixture's content is ``{"params": get_params(), "fitted": {attribute: value}}``
@@ -51,18 +51,22 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import check_params
-from ..engine.schedule import RestartTable
-from ..params import EMHistory, EMResult, GMMParams
-from ..ppl.model import Prior, ResolvedPrior
+from ..fit.restarts import RestartTable
+from ..params import EMHistory, EMResult, FitOptions, GMMParams
+from ..prior import Prior, ResolvedPrior
+from ..version import __version__
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "FileFormatError", "atomic_write", "dumps", "load", "loads",
            "save"]
 
 FORMAT = "ppl_gmm"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this ppl_gmm reads: version 1 kept the fit options as an untyped dict
+#: (``extras``), read into :class:`ppl_gmm.params.FitOptions`.
+READABLE_VERSIONS = (1, 2)
 
 _NAMED_TUPLES = {cls.__name__: cls for cls in (GMMParams, EMHistory, ResolvedPrior)}
-_DATACLASSES = {cls.__name__: cls for cls in (EMResult, Prior, RestartTable)}
+_DATACLASSES = {cls.__name__: cls for cls in (EMResult, FitOptions, Prior, RestartTable)}
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -134,8 +138,6 @@ def atomic_write(path, data: bytes) -> Path:
 
 
 def _version() -> str:
-    from .. import __version__
-
     return __version__
 
 
@@ -253,7 +255,7 @@ def loads(data: bytes | str, source: str = "<string>"):
     version = document.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise FileFormatError(f"{path} has no valid schema_version (got {version!r}).")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         newer = version > SCHEMA_VERSION
         raise FileFormatError(
             f"{path} has schema version {version}; this ppl_gmm ({_version()}) reads version "
@@ -317,6 +319,10 @@ def _decode(value):
         fields = {k: _decode(v) for k, v in value["fields"].items()}
         if name in _NAMED_TUPLES:
             return _NAMED_TUPLES[name](**fields)
+        if name == "EMResult" and "extras" in fields:  # schema version 1
+            extras = fields.pop("extras")
+            known = {f.name for f in dataclasses.fields(FitOptions)}
+            fields["options"] = FitOptions(**{k: v for k, v in extras.items() if k in known})
         if name in _DATACLASSES:
             return _DATACLASSES[name](**fields)
         raise ValueError(f"unknown record type {name!r}")

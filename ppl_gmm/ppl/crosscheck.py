@@ -29,17 +29,14 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro import handlers
-from numpyro.contrib.funsor import infer_discrete
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
-from numpyro.infer.util import log_density
 
 from .._validation import check_data
 from ..fit.driver import em_parameter_path
 from ..params import EMResult
-from .likelihood import model_log_density
-from .model import gmm_model, params_to_sites
+from .likelihood import discrete_assignments, model_log_density, run_model
+from .model import params_to_sites
 
 
 @dataclass(frozen=True)
@@ -102,10 +99,8 @@ class CrossCheck:
 
 def unconstrained_transforms(sites: dict, X, n_components: int, covariance_type: str, prior):
     """The bijection to each parameter site's support, read off the model's own trace."""
-    model = handlers.seed(handlers.substitute(gmm_model, data=sites), jax.random.key(0))
-    trace = handlers.trace(model).get_trace(
-        X, n_components=n_components, covariance_type=covariance_type, prior=prior
-    )
+    trace = run_model(sites, X, n_components=n_components, covariance_type=covariance_type,
+                      prior=prior, key=jax.random.key(0))
     transforms = {}
     for name in sites:
         site = trace[name]
@@ -155,41 +150,25 @@ def _ppl_objective_along(path_sites, X, prior, n_components, covariance_type):
     return jax.vmap(at)(path_sites)
 
 
-def _map_assignments(sites, X, n_components, covariance_type, prior):
-    """z_hat = argmax_z p(z | X, sites), classified by the model (infer_discrete, T = 0)."""
-    model = infer_discrete(handlers.substitute(gmm_model, data=sites), first_available_dim=-2,
-                           temperature=0, rng_key=jax.random.key(0))
-    trace = handlers.trace(model).get_trace(X, n_components=n_components,
-                                            covariance_type=covariance_type, prior=prior)
-    return trace["z"]["value"]
-
-
-def _classification_log_density(sites, X, z, n_components, covariance_type, prior):
-    """log p(X, z, sites) of the model with the assignments conditioned on z."""
-    kwargs = {"n_components": n_components, "covariance_type": covariance_type, "prior": prior}
-    value, _ = log_density(handlers.condition(gmm_model, data={"z": z}), (X,), kwargs, sites)
-    return value
-
-
 @functools.partial(jax.jit, static_argnames=("n_components", "covariance_type"))
 def _ppl_classification_along(path_sites, X, prior, n_components, covariance_type):
     def at(sites):
-        z = _map_assignments(sites, X, n_components, covariance_type, prior)
-        return _classification_log_density(sites, X, z, n_components, covariance_type, prior)
+        z = discrete_assignments(sites, X, n_components, covariance_type, prior)
+        return model_log_density(sites, X, n_components, covariance_type, prior, assignments=z)
 
     return jax.vmap(at)(path_sites)
 
 
 @functools.partial(jax.jit, static_argnames=("n_components", "covariance_type"))
 def _ppl_classification_gradient(sites, X, prior, n_components, covariance_type):
-    z = _map_assignments(sites, X, n_components, covariance_type, prior)
+    z = discrete_assignments(sites, X, n_components, covariance_type, prior)
     transforms = unconstrained_transforms(sites, X, n_components, covariance_type, prior)
     free = {name: transforms[name].inv(value) for name, value in sites.items()}
 
     def objective(free):
         constrained = {name: transforms[name](value) for name, value in free.items()}
-        return _classification_log_density(constrained, X, z, n_components, covariance_type,
-                                           prior)
+        return model_log_density(constrained, X, n_components, covariance_type, prior,
+                                 assignments=z)
 
     return jax.grad(objective)(free)
 
@@ -219,7 +198,7 @@ def cross_check(result: EMResult, X, *, rtol: float = 1e-9,
     path = em_parameter_path(result, X)
     path_sites = jax.vmap(lambda p: params_to_sites(p, ct))(jax.tree.map(jnp.asarray, path))
     prior = None if result.prior is None else jax.tree.map(jnp.asarray, result.prior)
-    hard = result.extras.get("variant", "soft") == "hard"
+    hard = result.options.variant == "hard"
     along = _ppl_classification_along if hard else _ppl_objective_along
     ppl = np.asarray(along(path_sites, jnp.asarray(X), prior, k, ct))
     em = np.asarray(result.history.objective)
@@ -230,7 +209,7 @@ def cross_check(result: EMResult, X, *, rtol: float = 1e-9,
             prior, k, ct)
     else:
         gradient = ppl_gradient(result.params, X, ct, prior)
-    if result.extras.get("fixed_variance") is not None:
+    if result.options.fixed_variance is not None:
         gradient = {name: gradient[name] for name in ("weights", "means")}
     norm = float(np.sqrt(sum(float(jnp.sum(g**2)) for g in jax.tree.leaves(gradient))))
     if gradient_tol is None:

@@ -5,20 +5,19 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro import handlers
 
 from .._validation import check_n_components, check_params, check_positive_int
 from ..params import GMMParams
+from ..prior import Prior, resolve_prior
 from ..structures.registry import get_structure
-from .model import Prior, gmm_model, params_to_sites, resolve_prior
+from .likelihood import run_model
+from .model import params_to_sites
 
 
-def _run_model(key, sites, n_samples, n_components, n_features, covariance_type, prior):
-    model = handlers.seed(handlers.substitute(gmm_model, data=sites), key)
-    trace = handlers.trace(model).get_trace(
-        None, n_components=n_components, n_features=n_features, n_obs=n_samples,
-        covariance_type=covariance_type, prior=prior,
-    )
+def _draw(key, sites, n_samples, n_components, n_features, covariance_type, prior):
+    """Every site's value after running the model forward with `sites` fixed."""
+    trace = run_model(sites, None, n_components=n_components, covariance_type=covariance_type,
+                      prior=prior, n_features=n_features, n_obs=n_samples, key=key)
     return {name: site["value"] for name, site in trace.items() if "value" in site}
 
 
@@ -38,7 +37,7 @@ def sample(params, n_samples: int, seed: int = 0):
     """
     params = check_params(params)
     n_samples = check_positive_int(n_samples, "n_samples")
-    values = _run_model(jax.random.key(seed), params_to_sites(params), n_samples,
+    values = _draw(jax.random.key(seed), params_to_sites(params), n_samples,
                         params.n_components, params.n_features, "full", None)
     return np.asarray(values["x"]), np.asarray(values["z"])
 
@@ -69,7 +68,7 @@ def sample_prior_predictive(n_samples: int, n_components: int, n_features: int =
         prior = Prior(mean=np.zeros(n_features), scale=np.eye(n_features))
     resolved = resolve_prior(prior, None, n_components, n_features)
     resolved = jax.tree.map(jnp.asarray, resolved)
-    values = _run_model(jax.random.key(seed), {}, n_samples, n_components, n_features,
+    values = _draw(jax.random.key(seed), {}, n_samples, n_components, n_features,
                         covariance_type, resolved)
     params = GMMParams(values["weights"], values["means"], values["covariances"])
     return np.asarray(values["x"]), np.asarray(values["z"]), params.to_numpy()

@@ -10,16 +10,16 @@ here every cell is the same program:
   M-step puts them back there, so a live component sees exactly the statistics of a
   K-component fit.
 - **The structure is data, not a static argument.** The M-step is a ``lax.switch`` over
-  the four structures' :func:`ppl_gmm.em.m_step`, the index a traced scalar, so one
-  program serves all four (each structure with its own coordinates, see
-  :func:`ppl_gmm.fit.make_problem`).
-- **Restarts are one batch** (``jax.vmap`` of a ``lax.while_loop``); each (K,
+  every registered structure's :func:`ppl_gmm.engine.mstep.m_step`, the index a traced
+  scalar, so one program serves them all (each structure with its own coordinates, see
+  :func:`ppl_gmm.fit.driver.make_problem`).
+- **Restarts are one batch** (:func:`ppl_gmm.engine.schedule.run_lockstep`); each (K,
   structure) cell is one call of the same compiled program.
 
-The pieces are :mod:`ppl_gmm.em`'s (sufficient statistics, moments, M-step, lower
-bounds, failure detection, the loop itself: :func:`run_masked_em` is
-:func:`ppl_gmm.em.run_em` with its M-step replaced); only the masking is new. The
-initialisations match :mod:`ppl_gmm.init`'s for the live K exactly (JAX's partitionable
+The pieces are the engine's: the EM kernel (:func:`ppl_gmm.engine.kernel.gaussian_em_kernel`)
+with its M-step replaced by the masked one, run by the restart scheduler; only the
+masking is new. The
+initialisations match :mod:`ppl_gmm.fit.init`'s for the live K exactly (JAX's partitionable
 key splitting makes the first K of K_max k-means++ centres the K-centre draw), so a cell
 is the same fit as ``fit_em(X, K, covariance_type=..., n_init=..., seed=...)`` and does
 not depend on the other K values in the grid.
@@ -34,39 +34,31 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ..engine.kernel import (
-    EMProblem,
-    EMState,
+from ..engine.kernel import EMProblem, EMState, EMTrace, gaussian_em_kernel
+from ..engine.mstep import m_step
+from ..engine.schedule import run_lockstep
+from ..engine.statistics import (
     block_responsibilities,
-    m_step,
     moments_from_statistics,
-    run_em,
     statistics_from_responsibilities,
 )
 from ..fit.init import project_covariance, weighted_covariance, weighted_mean
 from ..fit.kmeans import kmeans_plus_plus_centres, nearest_centre, random_rows_centres
 from ..params import GMMParams
-from ..ppl.model import Prior
+from ..prior import Prior
 from ..structures.registry import COVARIANCE_TYPES
 
 GRID_INITS = ("kmeans++", "random_from_data")
-_TIED = COVARIANCE_TYPES.index("tied")
-
-
-def structure_index(covariance_type: str) -> int:
-    """Position of a structure in ``COVARIANCE_TYPES`` (the ``lax.switch`` index)."""
-    return COVARIANCE_TYPES.index(covariance_type)
-
-
 def _switch(structure, function, *operands):
     """``function(covariance_type, *operands)`` for the structure at a traced index."""
     branches = [functools.partial(function, name) for name in COVARIANCE_TYPES]
     return lax.switch(structure, branches, *operands)
 
 
-def _m_step_any(moments, structure, prior, reg_covar) -> GMMParams:
-    return _switch(structure, lambda name, m, p, r: m_step(m, name, p, r), moments, prior,
-                   reg_covar)
+def _m_step_any(moments, structure, prior, reg_covar, n_active) -> GMMParams:
+    """The M-step of the structure at a traced index, counting `n_active` live components."""
+    return _switch(structure, lambda name, m, p, r, a: m_step(m, name, p, r, n_components=a),
+                   moments, prior, reg_covar, n_active)
 
 
 def masked(params: GMMParams, mask) -> GMMParams:
@@ -87,10 +79,11 @@ def masked(params: GMMParams, mask) -> GMMParams:
 
 
 def _params_from_responsibilities(X, w, resp, n_active, structure) -> GMMParams:
-    """:func:`ppl_gmm.init.params_from_responsibilities` for `n_active` live columns of resp.
+    """:func:`ppl_gmm.fit.init.params_from_responsibilities` for `n_active` live columns of resp.
 
     The same M-step (ML weights and means, covariances under the default prior), with
-    the prior's scale and the tied denominator counting the live K, not the padded width.
+    the prior's scale and the shared structures' denominators counting the live K, not the
+    padded width.
     """
     d = X.shape[1]
     k = resp.shape[1]
@@ -101,10 +94,8 @@ def _params_from_responsibilities(X, w, resp, n_active, structure) -> GMMParams:
     prior = prior._replace(
         mean=weighted_mean(X, w),
         scale=weighted_covariance(X, w) / n_active ** (2.0 / d),
-        # The tied MAP denominator counts K; m_step would count the padded width.
-        dof=prior.dof - jnp.where(structure == _TIED, k - n_active, 0),
     )
-    params = _m_step_any(moments, structure, prior, jnp.zeros(d, X.dtype))
+    params = _m_step_any(moments, structure, prior, jnp.zeros(d, X.dtype), n_active)
     return params._replace(weights=counts / jnp.sum(counts), means=moments.mean)
 
 
@@ -116,7 +107,7 @@ def _build_kmeans_plus_plus(centres, X, w, n_active, mask, structure):
 
 
 def _build_random_from_data(rows, X, w, n_active, mask, structure):
-    # rows: K_max distinct data rows (:func:`ppl_gmm.kmeans.random_rows_centres`), the means.
+    # rows: K_max distinct data rows (:func:`ppl_gmm.fit.kmeans.random_rows_centres`), the means.
     d = X.shape[1]
     covariance = _switch(structure, lambda name, c: project_covariance(c, name),
                          weighted_covariance(X, w))
@@ -134,18 +125,18 @@ _INITIALISERS = {
 # ------------------------------------------------------------------ the loop
 
 
-def run_masked_em(problem: EMProblem, init_params: GMMParams, mask, structure, max_iter: int):
+def masked_em_kernel(problem: EMProblem, mask, structure):
     """Maximum-likelihood EM with the components outside `mask` held dead.
 
-    :func:`ppl_gmm.em.run_em` itself (soft EM, no prior), its M-step replaced by the
-    structure switch followed by the mask. The structure argument of ``run_em`` only
-    matters for a prior's density, and there is none here.
+    The Gaussian EM kernel (soft EM, no prior), its M-step replaced by the structure
+    switch followed by the mask.
     """
+    n_active = jnp.sum(mask)
 
-    def update(moments) -> GMMParams:
-        return masked(_m_step_any(moments, structure, None, problem.reg_covar), mask)
+    def update(moments, previous) -> GMMParams:
+        return masked(_m_step_any(moments, structure, None, problem.reg_covar, n_active), mask)
 
-    return run_em(problem, init_params, "full", max_iter, update=update)
+    return gaussian_em_kernel(problem, update=update)
 
 
 class CellFit(NamedTuple):
@@ -158,15 +149,18 @@ class CellFit(NamedTuple):
         (dead components: weight 0).
     state : EMState
         Final EM state of every restart (leading restart axis).
+    trace : EMTrace
+        Trace buffers of every restart, (n_init, max_iter + 1) each.
     best : int scalar
         The restart with the highest objective among those that did not fail (-1 if
-        all failed; :func:`ppl_gmm.restarts.best_restart`'s rule).
+        all failed; :func:`ppl_gmm.fit.restarts.best_restart`'s rule).
     responsibilities : (rows, K_max)
         The best restart's, rows padded to whole blocks.
     """
 
     initial_params: GMMParams
     state: EMState
+    trace: EMTrace
     best: jnp.ndarray
     responsibilities: jnp.ndarray
 
@@ -184,10 +178,10 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure, *, max_iter: 
     Parameters
     ----------
     problem : EMProblem
-        From :func:`ppl_gmm.fit.make_problem` for this structure (no prior).
+        From :func:`ppl_gmm.fit.driver.make_problem` for this structure (no prior).
     keys : key array (n_init,)
         One key per restart, shared by every K (as ``fit_em(..., seed)`` shares its
-        key across K): :func:`ppl_gmm.restarts.restart_keys`.
+        key across K): :func:`ppl_gmm.fit.restarts.restart_keys`.
     n_active : int scalar
         K.
     width : array (K_max,)
@@ -207,16 +201,16 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure, *, max_iter: 
 
     def starting_point(key):
         start = build(draw(key, X, w, k_max), X, w, n_active, mask, structure)
-        # Regularised as fit_em's initial M-step is (ppl_gmm.fit._regularised).
+        # Regularised as fit_em's initial M-step is (ppl_gmm.fit.driver._regularised).
         start = start._replace(covariances=start.covariances + jnp.diag(problem.reg_covar))
         return masked(start, mask)
 
     # lax.map draws the starting points one restart at a time (the random sampling then
-    # compiles unbatched, several times faster); EM runs the restarts as one vmap batch.
+    # compiles unbatched, several times faster); EM runs the restarts as one batch.
     start = lax.map(starting_point, keys)
-    state = jax.vmap(lambda p: run_masked_em(problem, p, mask, structure, max_iter))(start)
+    state, trace = run_lockstep(masked_em_kernel(problem, mask, structure), start, max_iter)
     usable = (state.failed_component < 0) & jnp.isfinite(state.objective)
     best = jnp.argmax(jnp.where(usable, state.objective, -jnp.inf))
     responsibilities = block_responsibilities(
         problem.X_blocks, jax.tree.map(lambda a: a[best], state.params))
-    return CellFit(start, state, jnp.where(jnp.any(usable), best, -1), responsibilities)
+    return CellFit(start, state, trace, jnp.where(jnp.any(usable), best, -1), responsibilities)

@@ -17,7 +17,7 @@ Every cell is maximum-likelihood EM with `n_init` restarts, and is the same fit 
 ``fit_em(X, K, covariance_type=..., n_init=n_init, seed=seed, init=init, tol=tol,
 max_iter=max_iter, reg_covar=reg_covar)``: the same starting points (restart keys
 shared with :func:`ppl_gmm.fit_em`), the same EM, the same restart chosen. They run
-through :mod:`ppl_gmm.grid`, one compiled program for the whole grid. A cell whose
+through :mod:`ppl_gmm.selection.grid`, one compiled program for the whole grid. A cell whose
 every restart hits a singular covariance is recorded in the table (``error``) and
 the sweep goes on.
 
@@ -46,11 +46,17 @@ from .._validation import (
     check_positive_number,
     check_seed,
 )
-from ..engine.schedule import restart_keys, table_from_states
 from ..fit.driver import DEFAULT_BLOCK_SIZE, ConvergenceWarning, make_problem
-from ..params import EMHistory, EMResult, GMMParams
-from ..structures.registry import COVARIANCE_TYPES, get_structure, n_parameters
-from .grid import GRID_INITS, fit_cell, structure_index
+from ..fit.restarts import restart_keys, table_from_states
+from ..params import EMHistory, EMResult, FitOptions, GMMParams
+from ..structures.registry import (
+    COVARIANCE_TYPES,
+    SKLEARN_TYPES,
+    canonical_name,
+    n_parameters,
+    structure_index,
+)
+from .grid import GRID_INITS, fit_cell
 
 __all__ = ["CRITERIA", "Selection", "select"]
 
@@ -120,7 +126,7 @@ class Selection:
 def select(
     X,
     ks: Iterable[int] = range(1, 10),
-    covariance_types: Iterable[str] | str = COVARIANCE_TYPES,
+    covariance_types: Iterable[str] | str = SKLEARN_TYPES,
     *,
     criterion: str = "bic",
     n_init: int = DEFAULT_N_INIT,
@@ -140,7 +146,9 @@ def select(
     ks : iterable of int
         Numbers of components (each between 1 and n).
     covariance_types : iterable of str, or "all"
-        Any of "full", "diag", "spherical", "tied".
+        Registered structures by any of their names (scikit-learn's or mclust's); the
+        default is scikit-learn's four, "all" every registered structure
+        (:data:`ppl_gmm.structures.registry.COVARIANCE_TYPES`).
     criterion : {"bic", "aic", "icl"}
         What `best` minimises (conventions in the module docstring).
     n_init : int
@@ -148,7 +156,7 @@ def select(
     seed : int
         Restart r of every cell starts from ``fit_em``'s key for (seed, r).
     init : {"kmeans++", "random_from_data"}
-        Initialiser (:mod:`ppl_gmm.init`).
+        Initialiser (:mod:`ppl_gmm.fit.init`).
     tol : float
         Relative tolerance of EM (see :func:`ppl_gmm.fit_em`); the default 1e-5 is
         mclust's.
@@ -224,11 +232,9 @@ def _check_covariance_types(covariance_types) -> list[str]:
     if isinstance(covariance_types, str):
         covariance_types = (COVARIANCE_TYPES if covariance_types == "all"
                             else [covariance_types])
-    names = list(dict.fromkeys(covariance_types))
+    names = list(dict.fromkeys(canonical_name(name) for name in covariance_types))
     if not names:
         raise ValueError("covariance_types is empty; give at least one structure.")
-    for name in names:
-        get_structure(name)
     return names
 
 
@@ -243,7 +249,8 @@ def _cell(fitted, k: int, structure: str, problem, n: int, options: dict):
     # The cell's restarts as fit_em reports them: live components only, user units.
     state = state._replace(params=live(state.params),
                            stats=state.stats._replace(counts=state.stats.counts[:, :k]))
-    restarts = table_from_states(state, problem, live(fitted.initial_params), options["seed"])
+    restarts = table_from_states(state, fitted.trace, problem, live(fitted.initial_params),
+                                 options["seed"])
     best = restarts.best
     row = dict(n_components=k, covariance_type=structure, n_parameters=p,
                failed_restarts=restarts.n_failed)
@@ -270,15 +277,15 @@ def _cell(fitted, k: int, structure: str, problem, n: int, options: dict):
         n_iter=t,
         converged=row["converged"],
         responsibilities=np.asarray(fitted.responsibilities[:n, :k]),
-        history=EMHistory(*(np.asarray(a[best, : t + 1]) for a in state.trace)),
+        history=EMHistory(*(np.asarray(a[best, : t + 1]) for a in fitted.trace)),
         initial_params=GMMParams(*(a[best] for a in restarts.initial_params)),
         covariance_type=structure,
         prior=None,
         reg_covar=options["reg_covar"],
         tol=options["tol"],
         n_samples=n,
-        extras={"block_size": options["block_size"], "variant": "soft", "fixed_variance": None,
-                "n_init": options["n_init"], "seed": options["seed"]},
+        options=FitOptions(block_size=options["block_size"], n_init=options["n_init"],
+                           seed=options["seed"]),
         restarts=restarts,
     )
     return result, row

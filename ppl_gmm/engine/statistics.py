@@ -1,0 +1,187 @@
+"""The E-step: sufficient statistics accumulated over row blocks.
+
+The E-step never materialises more than one block of rows: it accumulates
+
+    N_k  = sum_i w_i r_ik
+    S1_k = sum_i w_i r_ik x_i
+    S2_k = sum_i w_i r_ik x_i x_i^T          (packed upper triangle, in R^T F)
+    log-likelihood, and sum_i w_i r_ik log r_ik
+
+over blocks of rows with ``lax.scan``, plus sum_i w_i max_k log(pi_k N(x_i | mu_k, Sigma_k)),
+the classification log-likelihood that hard EM maximises. Each block costs two matrix
+products (:mod:`ppl_gmm.engine.gaussian`): the log densities F W^T from the design rows
+f_i = (z(x_i), x_i, 1), z the packed outer products, then R^T F, which holds S2, S1 and
+N at once; about 4 n K (d(d+1)/2 + d + 1) flops per iteration and no (n, K, d) temporary.
+Raw moments lose accuracy when a component sits far from the origin relative to its
+spread (C_k = S2_k - N_k x_bar x_bar^T); the data are centred and scaled first
+(:mod:`ppl_gmm.engine.coordinates`), so in float64 the loss stays near
+eps * (|x_bar_k| / sigma_k)^2. Row weights w_i are 1 for data and 0 for the padding that
+fills the last block.
+
+The E-step is one function of (problem, parameters, factors) -> statistics
+(:func:`block_e_step`); the EM kernel (:mod:`ppl_gmm.engine.kernel`) takes it as a
+parameter, so an E-step over blocks streamed from disk, or one whose blocks are spread
+over devices with the statistics summed (``psum``), replaces it without touching the
+loop: it has to return the same :class:`SufficientStatistics`, which are sums over rows.
+:func:`block_statistics` (one block) is the piece such E-steps share.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.nn import logsumexp
+
+from ..params import GMMParams
+from .gaussian import (
+    CholeskyFactors,
+    cholesky_factors,
+    component_log_joint,
+    design_matrix,
+    design_width,
+    log_joint_coefficients,
+    unpack_symmetric,
+)
+
+
+class SufficientStatistics(NamedTuple):
+    """E-step output: weighted counts and raw moments in internal coordinates.
+
+    Attributes
+    ----------
+    counts : (K,)
+    sum_x : (K, d)
+    sum_xx : (K, d, d)
+    log_likelihood : scalar
+    sum_r_log_r : scalar
+        sum_i w_i sum_k r_ik log r_ik (minus the entropy of q); 0 for hard assignments.
+    classification_log_likelihood : scalar
+        sum_i w_i max_k log(pi_k N(x_i | mu_k, Sigma_k)), the hard-EM objective.
+    """
+
+    counts: jnp.ndarray
+    sum_x: jnp.ndarray
+    sum_xx: jnp.ndarray
+    log_likelihood: jnp.ndarray
+    sum_r_log_r: jnp.ndarray
+    classification_log_likelihood: jnp.ndarray = 0.0
+
+
+class Moments(NamedTuple):
+    """Weighted moments of each component: N_k, the mean x_bar_k, the centred scatter C_k."""
+
+    counts: jnp.ndarray
+    mean: jnp.ndarray
+    scatter: jnp.ndarray
+
+
+def block_statistics(F_block, w_block, W, variant: str = "soft"):
+    """Sufficient statistics of one block from its design rows f = (z(x), x, 1).
+
+    Two matrix products: the log densities F W^T, then R^T F, whose columns are the
+    packed second moments, the first moments and the counts. ``variant="hard"`` replaces
+    the responsibilities by one-hot assignments to the most responsible component (ties:
+    the lowest index).
+
+    Returns
+    -------
+    (moments (K, design width), log-likelihood, sum r log r, classification log-lik.)
+    """
+    log_joint = F_block @ W.T
+    # One exp per entry: the shifted exponentials give both the normaliser and r.
+    top = jnp.max(log_joint, axis=1, keepdims=True)
+    shifted = jnp.exp(log_joint - top)
+    total = jnp.sum(shifted, axis=1)
+    log_norm = top[:, 0] + jnp.log(total)
+    if variant == "hard":
+        k = log_joint.shape[1]
+        resp = jax.nn.one_hot(jnp.argmax(log_joint, axis=1), k, dtype=F_block.dtype)
+        resp = resp * w_block[:, None]
+        sum_r_log_r = jnp.zeros((), F_block.dtype)
+    else:
+        resp = shifted * (w_block / total)[:, None]
+        log_resp = log_joint - log_norm[:, None]
+        sum_r_log_r = jnp.sum(jnp.where(resp > 0, resp * log_resp, 0.0))
+    moments = resp.T @ F_block
+    return moments, jnp.sum(w_block * log_norm), sum_r_log_r, jnp.sum(w_block * top[:, 0])
+
+
+def block_e_step(problem, params: GMMParams, factors: CholeskyFactors,
+                 variant: str = "soft") -> SufficientStatistics:
+    """The in-memory E-step: `block_statistics` summed over the problem's blocks (``lax.scan``).
+
+    Reads ``problem.F_blocks`` (stored design rows) when present, otherwise builds each
+    block's design rows from ``problem.X_blocks`` inside the scan (memory: one block).
+    """
+    W = log_joint_coefficients(params.weights, params.means, factors)
+    stored = problem.F_blocks is not None
+
+    def add_block(total, block):
+        rows, w_block = block
+        F_block = rows if stored else design_matrix(rows)
+        return jax.tree.map(jnp.add, total, block_statistics(F_block, w_block, W, variant)), None
+
+    k, d = params.means.shape
+    dtype = problem.X_blocks.dtype
+    zero = jnp.zeros((), dtype)
+    start = (jnp.zeros((k, W.shape[1]), dtype), zero, zero, zero)
+    blocks = (problem.F_blocks if stored else problem.X_blocks, problem.w_blocks)
+    (moments, log_likelihood, sum_r_log_r, classification), _ = lax.scan(add_block, start,
+                                                                          blocks)
+    return statistics_from_moments(moments, d, log_likelihood, sum_r_log_r, classification)
+
+
+def statistics_from_moments(moments, d: int, *scalars) -> SufficientStatistics:
+    """Split R^T F (columns: packed S2, S1, N) into :class:`SufficientStatistics`."""
+    m = design_width(d) - d - 1
+    return SufficientStatistics(moments[:, -1], moments[:, m:m + d],
+                                unpack_symmetric(moments[:, :m], d), *scalars)
+
+
+def statistics_from_responsibilities(X, w, resp) -> SufficientStatistics:
+    """Counts and raw moments for given responsibilities (an M-step's input without an E-step).
+
+    Used to start EM from memberships (k-means labels, random responsibilities).
+    """
+    zero = jnp.zeros((), X.dtype)
+    moments = (resp * w[:, None]).T @ design_matrix(X)
+    return statistics_from_moments(moments, X.shape[1], zero, zero, zero)
+
+
+def block_responsibilities(X_blocks, params: GMMParams):
+    """r_ik for every row, shape (n_blocks * block, K), one block at a time."""
+    factors = cholesky_factors(params.covariances)
+
+    def one_block(X_block):
+        log_joint, _ = component_log_joint(X_block, params.weights, params.means, factors)
+        return jnp.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
+
+    resp = lax.map(one_block, X_blocks)
+    return resp.reshape(-1, resp.shape[-1])
+
+
+def moments_from_statistics(stats: SufficientStatistics) -> Moments:
+    """Component moments: x_bar_k = S1_k / N_k and C_k = S2_k - N_k x_bar_k x_bar_k^T.
+
+    As in scikit-learn, 10 eps is added to N_k so an empty component gives finite
+    moments (its covariance is then singular and reported, see :mod:`ppl_gmm.fit.driver`).
+    """
+    counts = stats.counts + 10 * jnp.finfo(stats.counts.dtype).eps
+    mean = stats.sum_x / counts[:, None]
+    scatter = stats.sum_xx - counts[:, None, None] * mean[:, :, None] * mean[:, None, :]
+    return Moments(counts, mean, scatter)
+
+
+__all__ = [
+    "Moments",
+    "SufficientStatistics",
+    "block_e_step",
+    "block_responsibilities",
+    "block_statistics",
+    "moments_from_statistics",
+    "statistics_from_moments",
+    "statistics_from_responsibilities",
+]

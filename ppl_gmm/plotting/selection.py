@@ -1,0 +1,204 @@
+"""Choosing a model: a criterion over the (K, structure) grid, and the optima that EM
+restarts reached (the likelihood landscape).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from ..structures.registry import COVARIANCE_TYPES, get_structure
+from .geometry import component_colors
+from .layout import new_axes
+
+__all__ = ["plot_landscape", "plot_selection"]
+
+
+_CRITERION_LABELS = {
+    "bic": "BIC = −2 log L + p log n  (lower is better)",
+    "aic": "AIC = −2 log L + 2p  (lower is better)",
+    "icl": "ICL = BIC + 2 × entropy  (lower is better)",
+}
+
+
+def plot_selection(table, *, criterion=None, ax=None, k_column="n_components",
+                   structure_column="covariance_type", mark_best=True, higher_is_better=False):
+    """A criterion against the number of components, one line per covariance structure.
+
+    The lines come in the registry's order (:data:`ppl_gmm.COVARIANCE_TYPES`), structures
+    it does not know after them.
+
+    Parameters
+    ----------
+    table : Selection or pandas.DataFrame
+        The result of :func:`ppl_gmm.selection.select` (its ``table``), or any table
+        with one row per fit (long format) and columns `k_column`, `structure_column`
+        and `criterion`; failed fits may be NaN (drawn as gaps).
+    criterion : str, optional
+        Column to draw, e.g. "bic", "aic", "icl"; default the Selection's criterion,
+        else "bic".
+    ax : Axes, optional
+    mark_best : bool
+        Circle the best (K, structure).
+    higher_is_better : bool
+        False for BIC/AIC/ICL with scikit-learn's sign (-2 log L + penalty).
+
+    Returns
+    -------
+    Axes
+    """
+    if criterion is None:
+        criterion = getattr(table, "criterion", "bic")
+    frame = _selection_frame(table)
+    missing = [c for c in (k_column, structure_column, criterion) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"The selection table has no column(s) {missing}; its columns are "
+                         f"{list(frame.columns)}. Pass criterion=/k_column=/structure_column=.")
+    ax = new_axes(ax)
+    structures = _registry_order(dict.fromkeys(frame[structure_column]))
+    palette = component_colors(len(structures))
+    markers = "osD^vP*X"
+    for i, structure in enumerate(structures):
+        rows = frame[frame[structure_column] == structure].sort_values(k_column)
+        ax.plot(rows[k_column].to_numpy(), rows[criterion].to_numpy(dtype=float),
+                color=palette[i], marker=markers[i % len(markers)], markersize=5, lw=1.4,
+                label=str(structure))
+    values = frame[criterion].to_numpy(dtype=float)
+    if mark_best and np.any(np.isfinite(values)):
+        best = int(np.nanargmax(values) if higher_is_better else np.nanargmin(values))
+        row = frame.iloc[best]
+        ax.plot(row[k_column], row[criterion], marker="o", markersize=14, mfc="none",
+                mec="black", mew=1.5, ls="",
+                label=f"best: K = {row[k_column]}, {row[structure_column]}")
+    ax.set_xlabel("number of components K")
+    ax.set_ylabel(_CRITERION_LABELS.get(criterion.lower(), criterion))
+    ks = np.unique(frame[k_column].to_numpy())
+    ax.set_xticks(ks)
+    ax.legend(title="covariance", fontsize=8, title_fontsize=8, framealpha=0.85)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def _registry_order(structures) -> list:
+    """Structures in the registry's order (``COVARIANCE_TYPES``, by any of their names),
+    then those the registry does not know, as they came."""
+
+    def position(structure):
+        try:
+            return COVARIANCE_TYPES.index(get_structure(structure).name)
+        except ValueError:
+            return len(COVARIANCE_TYPES)
+
+    return sorted(structures, key=position)
+
+
+def _selection_frame(table):
+    import pandas as pd
+
+    if isinstance(table, pd.DataFrame):
+        frame = table
+    elif hasattr(table, "to_frame"):
+        frame = table.to_frame()
+    elif isinstance(getattr(table, "table", None), pd.DataFrame):
+        frame = table.table
+    else:
+        frame = pd.DataFrame(table)
+    frame = frame.reset_index()
+    return frame.drop(columns=[c for c in ("index", "level_0") if c in frame.columns])
+
+
+def _group_values(values, atol):
+    """Distinct values, best first, and how many entries lie within atol of each."""
+    optima, counts = [], []
+    for v in np.sort(values)[::-1]:
+        if optima and abs(optima[-1] - v) <= atol:
+            counts[-1] += 1
+        else:
+            optima.append(v)
+            counts.append(1)
+    return np.array(optima), np.array(counts)
+
+
+def plot_landscape(landscape, *, ax=None, atol=1e-4, value_label=None):
+    """The optima that EM restarts reached, and how often each was reached.
+
+    One bar per distinct optimum, best on top (green), its length the number of
+    restarts that ended there, labelled with the optimum's objective and its gap to
+    the best.
+
+    Parameters
+    ----------
+    landscape : Landscape, RestartTable, pandas.DataFrame or array-like
+        A :class:`ppl_gmm.fit.landscape.Landscape` (optima grouped modulo label
+        permutation by :func:`ppl_gmm.fit.landscape.likelihood_landscape`); a
+        :class:`ppl_gmm.engine.schedule.RestartTable` or the final objectives of the restarts
+        (grouped here by value, within `atol`); or a DataFrame with an ``objective``
+        (or ``log_likelihood``) column and, optionally, ``n_restarts`` (or ``count``).
+    ax : Axes, optional
+    atol : float
+        Final values closer than this count as one optimum (not used for a Landscape,
+        which groups by parameters).
+    value_label : str, optional
+        Name of the value (default "objective" for a Landscape or RestartTable,
+        "log-likelihood" otherwise).
+
+    Returns
+    -------
+    Axes
+    """
+    values, counts, total, default_label = _landscape_optima(landscape, atol)
+    value_label = default_label if value_label is None else value_label
+    ax = new_axes(ax, figsize=(6.2, 1.3 + 0.38 * max(len(values), 2)))
+    y = np.arange(len(values))[::-1]  # the best optimum on top
+    colors = ["#2ca02c" if i == 0 else "#7f7f7f" for i in range(len(values))]
+    bars = ax.barh(y, counts, color=colors, height=0.7)
+    for bar, count in zip(bars, counts, strict=True):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                f"  {count}/{total} ({100 * count / total:.0f}%)", va="center", fontsize=8)
+    best = values[0]
+    ax.set_yticks(y, [f"{v:.3f}  (best)" if i == 0 else f"{v:.3f}  (Δ = {v - best:.3g})"
+                      for i, v in enumerate(values)], fontsize=8)
+    ax.set_xlim(0, counts.max() * 1.35)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("restarts reaching this optimum")
+    ax.set_ylabel(value_label)
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def _landscape_optima(landscape, atol):
+    """(values best first, restart counts, total restarts, default value label)."""
+    import pandas as pd
+
+    if hasattr(landscape, "optima") and hasattr(landscape, "restarts"):
+        if not landscape.optima:
+            raise ValueError("The landscape has no optimum (every restart failed or did not "
+                             "converge).")
+        values = np.array([o.objective for o in landscape.optima], np.float64)
+        counts = np.array([o.n_restarts for o in landscape.optima])
+        return values, counts, len(landscape.restarts), "objective"
+    if isinstance(landscape, pd.DataFrame):
+        value = next((c for c in ("objective", "log_likelihood") if c in landscape), None)
+        if value is None:
+            raise ValueError("The landscape table needs an 'objective' or 'log_likelihood' "
+                             f"column; it has {list(landscape.columns)}.")
+        count = next((c for c in ("n_restarts", "count") if c in landscape), None)
+        if count is not None:
+            values = landscape[value].to_numpy(np.float64)
+            order = np.argsort(-values, kind="stable")
+            counts = landscape[count].to_numpy()[order].astype(int)
+            return values[order], counts, int(counts.sum()), value.replace("_", "-")
+        raw, label = landscape[value].to_numpy(np.float64), value.replace("_", "-")
+        total = raw.size
+    elif hasattr(landscape, "objective") and hasattr(landscape, "failed"):  # RestartTable
+        raw = np.asarray(landscape.objective, np.float64)[~np.asarray(landscape.failed)]
+        label = getattr(landscape, "objective_name", "objective")
+        total = len(landscape.objective)  # failed restarts count as reaching no optimum
+    else:
+        raw, label = np.asarray(landscape, dtype=np.float64).ravel(), "log-likelihood"
+        total = raw.size
+    finite = raw[np.isfinite(raw)]
+    if finite.size == 0:
+        raise ValueError("plot_landscape needs at least one finite objective value.")
+    values, counts = _group_values(finite, atol)
+    return values, counts, int(total), label
