@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 
 import ppl_gmm as pg
-from ppl_gmm.bayes.inference import fit_map_svi
+from ppl_gmm.bayes.map_svi import fit_map_svi
 
 
 def problems(quick: bool):

@@ -39,16 +39,18 @@ _LAZY_SUBMODULES = ("plotting",)
 _LAZY_ATTRIBUTES = {"GaussianMixture": "estimator", "select": "selection.table",
                     "Selection": "selection.table", "read_csv": "io.csvdata",
                     # The Bayesian side imports ArviZ (and with it matplotlib).
-                    "sample_posterior": "bayes.inference", "fit_map_svi": "bayes.inference",
-                    "posterior_assignments": "bayes.inference",
-                    "summary": "bayes.diagnostics", "compare": "bayes.diagnostics",
+                    "sample_posterior": "bayes.nuts", "map_em": "bayes.map_em",
+                    "fit_map_svi": "bayes.map_svi", "SVIMAPResult": "bayes.map_svi",
+                    "posterior_assignments": "bayes.memberships",
+                    "Assignments": "bayes.memberships",
+                    "summary": "bayes.summaries", "chain_modes": "bayes.summaries",
+                    "ChainModes": "bayes.summaries",
+                    "compare": "bayes.compare", "Comparison": "bayes.compare",
                     "relabel": "bayes.relabel",
-                    "map_em": "bayes.inference", "Assignments": "bayes.inference",
-                    "SVIMAPResult": "bayes.inference",
-                    "chain_modes": "bayes.diagnostics", "ChainModes": "bayes.diagnostics",
-                    "Comparison": "bayes.diagnostics", "DiagnosticWarning": "bayes.diagnostics",
-                    "RHatWarning": "bayes.diagnostics", "ChainModeWarning": "bayes.diagnostics",
-                    "ParetoKWarning": "bayes.diagnostics"}
+                    "DiagnosticWarning": "bayes.diagnostic_warnings",
+                    "RHatWarning": "bayes.diagnostic_warnings",
+                    "ChainModeWarning": "bayes.diagnostic_warnings",
+                    "ParetoKWarning": "bayes.diagnostic_warnings"}
 
 
 def __getattr__(name):

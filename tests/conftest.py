@@ -89,7 +89,7 @@ def separated_posterior():
 
     Shared by test_bayes.py and test_diagnostics.py (one compilation of the sampler).
     """
-    from ppl_gmm.bayes.inference import sample_posterior
+    from ppl_gmm.bayes.nuts import sample_posterior
 
     X, _, params = pg.datasets.make_synthetic(300, 3, 2, seed=1)
     idata = sample_posterior(X, 3, num_warmup=200, num_samples=200, num_chains=2, seed=0)

@@ -16,7 +16,7 @@ import pytest
 
 import ppl_gmm as pg
 from ppl_gmm import cli
-from ppl_gmm.bayes.inference import sample_posterior
+from ppl_gmm.bayes.nuts import sample_posterior
 
 
 def two_blobs(seed=0):

@@ -252,21 +252,21 @@ def gaussian_em_kernel(problem: EMProblem, covariance_type="full", variant: str 
     return EMKernel(init, step)
 
 
-def em_path(problem: EMProblem, init_params: GMMParams, covariance_type, n_steps: int,
+def em_path(problem: EMProblem, start: GMMParams, covariance_type, n_steps: int,
             variant: str = "soft"):
     """theta_0 .. theta_{n_steps} (internal coordinates) by the kernel's own step, in ``lax.scan``.
 
     The steps are not stopped by convergence or failure: this replays a run exactly.
     """
     kernel = gaussian_em_kernel(problem, covariance_type, variant)
-    state, _ = kernel.init(init_params)
+    state, _ = kernel.init(start)
 
     def step(state, _):
         state, _ = kernel.step(state._replace(failed_component=jnp.asarray(-1)))
         return state, state.params
 
     _, path = lax.scan(step, state, None, length=n_steps)
-    return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), init_params, path)
+    return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), start, path)
 
 
 __all__ = [

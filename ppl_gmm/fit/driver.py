@@ -222,19 +222,19 @@ def _jit_initialiser(initialiser, n_components, covariance_type):
                                      covariance_type=covariance_type))
 
 
-def run_em_single(problem: EMProblem, init_params: GMMParams, covariance_type: str,
+def run_em_single(problem: EMProblem, start: GMMParams, covariance_type: str,
                   max_iter: int, variant: str = "soft"):
-    """One EM run from `init_params`: the Gaussian kernel run by
+    """One EM run from `start`: the Gaussian kernel run by
     :func:`ppl_gmm.engine.schedule.run_single`. Returns (final state, trace buffers)."""
-    return run_single(gaussian_em_kernel(problem, covariance_type, variant), init_params,
+    return run_single(gaussian_em_kernel(problem, covariance_type, variant), start,
                       max_iter)
 
 
-def run_em_restarts(problem: EMProblem, init_params: GMMParams, covariance_type: str,
+def run_em_restarts(problem: EMProblem, start: GMMParams, covariance_type: str,
                     max_iter: int, variant: str = "soft", lanes: int = 1):
-    """EM from every starting point of `init_params` (leading restart axis), `lanes` at a
+    """EM from every starting point of `start` (leading restart axis), `lanes` at a
     time (:func:`ppl_gmm.engine.schedule.run_restarts`). Returns (states, trace)."""
-    return run_restarts(gaussian_em_kernel(problem, covariance_type, variant), init_params,
+    return run_restarts(gaussian_em_kernel(problem, covariance_type, variant), start,
                         max_iter, lanes)
 
 
@@ -394,8 +394,8 @@ def fit_em(
     if n_init > 1:
         lanes = restart_batch_size or default_lanes(
             problem.X_blocks.shape[1], problem.X_blocks.shape[2], k, max_iter, n_init)
-    init_params = _starting_points(init, seed, n_init, problem, X, k, covariance_type)
-    state, trace, init_params, restarts = _run_fit(problem, init_params, covariance_type,
+    start = _starting_points(init, seed, n_init, problem, X, k, covariance_type)
+    state, trace, start, restarts = _run_fit(problem, start, covariance_type,
                                                    max_iter, variant, n_init, lanes, seed)
     n_iter = int(state.iteration)
     converged = bool(state.converged)
@@ -421,7 +421,7 @@ def fit_em(
         converged=converged,
         responsibilities=resp,
         history=EMHistory(*(np.asarray(a[: n_iter + 1]) for a in trace)),
-        initial_params=problem.coordinates.params_to_user(init_params).to_numpy(),
+        initial_params=problem.coordinates.params_to_user(start).to_numpy(),
         covariance_type=covariance_type,
         prior=None if problem.user_prior is None else jax.device_get(problem.user_prior),
         reg_covar=reg_covar,
@@ -433,26 +433,26 @@ def fit_em(
     )
 
 
-def _run_fit(problem, init_params, covariance_type, max_iter, variant, n_init, lanes, seed):
+def _run_fit(problem, start, covariance_type, max_iter, variant, n_init, lanes, seed):
     """Run EM from the start(s) and pick the best restart; raise when every one failed.
 
     Returns the chosen run's final state, its trace (host arrays), its start and the
     restart table.
     """
     if n_init == 1:
-        state, trace = _run_em(problem, init_params, covariance_type=covariance_type,
+        state, trace = _run_em(problem, start, covariance_type=covariance_type,
                                max_iter=max_iter, variant=variant)
-        restarts = table_from_states(state, trace, problem, init_params, seed, batched=False)
+        restarts = table_from_states(state, trace, problem, start, seed, batched=False)
         failed = int(state.failed_component)
         if failed >= 0:
             error = SingularCovarianceError(
                 _singular_message(failed, int(state.iteration), state, covariance_type))
             error.restarts = restarts
             raise error
-        return state, jax.device_get(trace), init_params, restarts
-    states, traces = _run_em_restarts(problem, init_params, covariance_type=covariance_type,
+        return state, jax.device_get(trace), start, restarts
+    states, traces = _run_em_restarts(problem, start, covariance_type=covariance_type,
                                       max_iter=max_iter, variant=variant, lanes=lanes)
-    restarts = table_from_states(states, traces, problem, init_params, seed)
+    restarts = table_from_states(states, traces, problem, start, seed)
     chosen = restarts.best if restarts.best >= 0 else 0
     state = jax.tree.map(lambda a: a[chosen], states)
     if restarts.best < 0:
@@ -464,7 +464,7 @@ def _run_fit(problem, init_params, covariance_type, max_iter, variant, n_init, l
         error.restarts = restarts
         raise error
     trace = jax.device_get(jax.tree.map(lambda a: a[chosen], traces))
-    return state, trace, jax.tree.map(lambda a: a[chosen], init_params), restarts
+    return state, trace, jax.tree.map(lambda a: a[chosen], start), restarts
 
 
 def _warn_empty_components(counts: np.ndarray) -> None:

@@ -154,17 +154,17 @@ def restart_table(*, objective, n_iter, converged, failed, reasons, seed, params
     )
 
 
-def table_from_states(states, trace, problem, init_params: GMMParams, seed,
+def table_from_states(states, trace, problem, start: GMMParams, seed,
                       batched: bool = True) -> RestartTable:
     """A :class:`RestartTable` from final EM states (internal coordinates).
 
-    `states`, their `trace` (from :mod:`ppl_gmm.engine.schedule`) and `init_params` have
+    `states`, their `trace` (from :mod:`ppl_gmm.engine.schedule`) and `start` have
     a leading restart axis, or none with ``batched=False`` (a single run). One transfer
     to the host, then NumPy.
     """
     host = jax.device_get((states.objective, states.iteration, states.converged,
                            states.failed_component, states.stats.counts,
-                           trace.log_likelihood, states.params, init_params,
+                           trace.log_likelihood, states.params, start,
                            problem.coordinates))
     *arrays, coords = host
     if not batched:

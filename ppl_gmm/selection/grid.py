@@ -49,15 +49,16 @@ from ..prior import Prior
 from ..structures.registry import COVARIANCE_TYPES
 
 GRID_INITS = ("kmeans++", "random_from_data")
-def _switch(structure, function, *operands):
+def _switch(structure_index, function, *operands):
     """``function(covariance_type, *operands)`` for the structure at a traced index."""
     branches = [functools.partial(function, name) for name in COVARIANCE_TYPES]
-    return lax.switch(structure, branches, *operands)
+    return lax.switch(structure_index, branches, *operands)
 
 
-def _m_step_any(moments, structure, prior, reg_covar, n_active) -> GMMParams:
+def _m_step_any(moments, structure_index, prior, reg_covar, n_active) -> GMMParams:
     """The M-step of the structure at a traced index, counting `n_active` live components."""
-    return _switch(structure, lambda name, m, p, r, a: m_step(m, name, p, r, n_components=a),
+    return _switch(structure_index,
+                   lambda name, m, p, r, a: m_step(m, name, p, r, n_components=a),
                    moments, prior, reg_covar, n_active)
 
 
@@ -78,7 +79,7 @@ def masked(params: GMMParams, mask) -> GMMParams:
 # K-component draw), and a *build* that turns the first K drawn items into parameters.
 
 
-def _params_from_responsibilities(X, w, resp, n_active, structure) -> GMMParams:
+def _params_from_responsibilities(X, w, resp, n_active, structure_index) -> GMMParams:
     """:func:`ppl_gmm.fit.init.params_from_responsibilities` for `n_active` live columns of resp.
 
     The same M-step (ML weights and means, covariances under the default prior), with
@@ -95,21 +96,21 @@ def _params_from_responsibilities(X, w, resp, n_active, structure) -> GMMParams:
         mean=weighted_mean(X, w),
         scale=weighted_covariance(X, w) / n_active ** (2.0 / d),
     )
-    params = _m_step_any(moments, structure, prior, jnp.zeros(d, X.dtype), n_active)
+    params = _m_step_any(moments, structure_index, prior, jnp.zeros(d, X.dtype), n_active)
     return params._replace(weights=counts / jnp.sum(counts), means=moments.mean)
 
 
-def _build_kmeans_plus_plus(centres, X, w, n_active, mask, structure):
+def _build_kmeans_plus_plus(centres, X, w, n_active, mask, structure_index):
     # Dead centres become copies of centre 0; argmin breaks the exact ties to index 0.
     centres = jnp.where(mask[:, None], centres, centres[0])
     resp = jax.nn.one_hot(nearest_centre(X, centres), mask.shape[0], dtype=X.dtype)
-    return _params_from_responsibilities(X, w, resp, n_active, structure)
+    return _params_from_responsibilities(X, w, resp, n_active, structure_index)
 
 
-def _build_random_from_data(rows, X, w, n_active, mask, structure):
+def _build_random_from_data(rows, X, w, n_active, mask, structure_index):
     # rows: K_max distinct data rows (:func:`ppl_gmm.fit.kmeans.random_rows_centres`), the means.
     d = X.shape[1]
-    covariance = _switch(structure, lambda name, c: project_covariance(c, name),
+    covariance = _switch(structure_index, lambda name, c: project_covariance(c, name),
                          weighted_covariance(X, w))
     covariance = covariance / n_active ** (2.0 / d)
     weights = jnp.ones(mask.shape[0], X.dtype) / n_active
@@ -125,7 +126,7 @@ _INITIALISERS = {
 # ------------------------------------------------------------------ the loop
 
 
-def masked_em_kernel(problem: EMProblem, mask, structure):
+def masked_em_kernel(problem: EMProblem, mask, structure_index):
     """Maximum-likelihood EM with the components outside `mask` held dead.
 
     The Gaussian EM kernel (soft EM, no prior), its M-step replaced by the structure
@@ -134,7 +135,8 @@ def masked_em_kernel(problem: EMProblem, mask, structure):
     n_active = jnp.sum(mask)
 
     def update(moments, previous) -> GMMParams:
-        return masked(_m_step_any(moments, structure, None, problem.reg_covar, n_active), mask)
+        params = _m_step_any(moments, structure_index, None, problem.reg_covar, n_active)
+        return masked(params, mask)
 
     return gaussian_em_kernel(problem, update=update)
 
@@ -166,7 +168,7 @@ class CellFit(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("max_iter", "init"))
-def fit_cell(problem: EMProblem, keys, n_active, width, structure, *, max_iter: int,
+def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, *, max_iter: int,
              init: str) -> CellFit:
     """Fit one (K, structure) cell: every restart, as one batch.
 
@@ -187,7 +189,7 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure, *, max_iter: 
     width : array (K_max,)
         Only its length is used: the padded number of components (a shape, so the
         program is reused for any K up to K_max).
-    structure : int scalar
+    structure_index : int scalar
         Index into ``COVARIANCE_TYPES``.
     max_iter : int
     init : {"kmeans++", "random_from_data"}
@@ -200,7 +202,7 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure, *, max_iter: 
     mask = jnp.arange(k_max) < n_active
 
     def starting_point(key):
-        start = build(draw(key, X, w, k_max), X, w, n_active, mask, structure)
+        start = build(draw(key, X, w, k_max), X, w, n_active, mask, structure_index)
         # Regularised as fit_em's initial M-step is (ppl_gmm.fit.driver._regularised).
         start = start._replace(covariances=start.covariances + jnp.diag(problem.reg_covar))
         return masked(start, mask)
@@ -208,7 +210,8 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure, *, max_iter: 
     # lax.map draws the starting points one restart at a time (the random sampling then
     # compiles unbatched, several times faster); EM runs the restarts as one batch.
     start = lax.map(starting_point, keys)
-    state, trace = run_lockstep(masked_em_kernel(problem, mask, structure), start, max_iter)
+    kernel = masked_em_kernel(problem, mask, structure_index)
+    state, trace = run_lockstep(kernel, start, max_iter)
     usable = (state.failed_component < 0) & jnp.isfinite(state.objective)
     best = jnp.argmax(jnp.where(usable, state.objective, -jnp.inf))
     responsibilities = block_responsibilities(
