@@ -92,7 +92,8 @@ def _add_fit_parser(commands) -> None:
     fit_parser.add_argument("--k", default="1-9",
                             help="numbers of components: '1-9', '3', '1,2,5' (default 1-9)")
     fit_parser.add_argument("--covariance-type", nargs="+", default=["all"],
-                            help="'all' or some of full, diag, spherical, tied (default all)")
+                            help="'all' (every registered structure) or some of full, diag, "
+                            "spherical, tied, EEI, EII, or mclust's names (default all)")
     fit_parser.add_argument("--columns", nargs="+",
                             help="columns to use, by name or 1-based position (default: all "
                                  "numeric columns)")

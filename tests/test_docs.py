@@ -92,12 +92,12 @@ def test_strict_build_fails_on_a_broken_api_reference(tmp_path):
                     docstring_style: numpy
                     extensions: ["{extension}:SphinxRoles"]
         """), encoding="utf-8")
-    (docs / "index.md").write_text("::: ppl_gmm.labels\n\nSee [fit][ppl_gmm.labels.permute].\n",
-                                   encoding="utf-8")
+    (docs / "index.md").write_text(
+        "::: ppl_gmm.fit.labels\n\nSee [fit][ppl_gmm.fit.labels.permute].\n", encoding="utf-8")
     good = build(config, tmp_path / "good")
     assert good.returncode == 0, good.stderr[-3000:]
-    (docs / "index.md").write_text("::: ppl_gmm.labels\n\nSee [x][ppl_gmm.no_such_function].\n",
-                                   encoding="utf-8")
+    (docs / "index.md").write_text(
+        "::: ppl_gmm.fit.labels\n\nSee [x][ppl_gmm.no_such_function].\n", encoding="utf-8")
     bad = build(config, tmp_path / "bad")
     assert bad.returncode != 0
     assert "ppl_gmm.no_such_function" in bad.stderr
@@ -119,12 +119,17 @@ def test_sphinx_roles_become_cross_references_resolved_like_python(roles):
     fit_module = package["fit"]
     convert = module.convert_roles
     # Relative names resolve in the docstring's scope, re-exports to their definition.
-    assert convert(":func:`fit_em`", fit_module, package) == "[`fit_em`][ppl_gmm.fit.fit_em]"
+    assert convert(":func:`fit_em`", fit_module, package) == \
+        "[`fit_em`][ppl_gmm.fit.driver.fit_em]"
     assert convert(":class:`ppl_gmm.Prior`", fit_module, package) == \
-        "[`ppl_gmm.Prior`][ppl_gmm.model.Prior]"
+        "[`ppl_gmm.Prior`][ppl_gmm.prior.Prior]"
     assert convert(":func:`~ppl_gmm.fit_em`", package, package) == \
-        "[`fit_em`][ppl_gmm.fit.fit_em]"
-    assert convert(":mod:`ppl_gmm.em`", package, package) == "[`ppl_gmm.em`][ppl_gmm.em]"
+        "[`fit_em`][ppl_gmm.fit.driver.fit_em]"
+    assert convert(":mod:`ppl_gmm.engine.kernel`", package, package) == \
+        "[`ppl_gmm.engine.kernel`][ppl_gmm.engine.kernel]"
+    # A lazily loaded name whose module is dotted (ppl_gmm.select: selection.table).
+    assert convert(":func:`ppl_gmm.select`", package, package) == \
+        "[`ppl_gmm.select`][ppl_gmm.selection.table.select]"
     # A name that does not exist stays a link autorefs cannot resolve: the strict build fails.
     assert convert(":func:`no_such_thing`", fit_module, package) == \
         "[`no_such_thing`][no_such_thing]"

@@ -16,6 +16,7 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 import ppl_gmm as pg
+from ppl_gmm.structures.registry import get_structure
 
 SHAPES = [(30, 1, 2), (40, 2, 3), (48, 4, 4), (25, 3, 1)]
 _SMALL_BUDGET = settings().max_examples <= 6
@@ -100,14 +101,16 @@ def test_row_order_does_not_change_the_optimum(case):
 
 @given(mixtures(), st.floats(0.01, 100.0), st.floats(-1e4, 1e4))
 def test_affine_map_of_the_data_maps_the_fit(case, factor, shift):
-    """x -> A x + b with A = factor * diag(1, 2, ...) (factor alone for "spherical").
+    """x -> A x + b with A = factor * diag(1, 2, ...) (factor alone for "spherical", "EII").
 
     Maximum likelihood (no prior: the default prior's scale follows the data, but we
     keep this test to the likelihood, which is affine equivariant for every structure).
     """
     X, k, covariance_type, seed = case
     d = X.shape[1]
-    a = factor * (np.ones(d) if covariance_type == "spherical" else np.arange(1.0, d + 1))
+    # One common scale where the structure is only invariant to that (a variance times I).
+    common = get_structure(covariance_type).common_scale
+    a = factor * (np.ones(d) if common else np.arange(1.0, d + 1))
     Y = X * a + shift
     try:
         first = pg.fit_em(X, k, covariance_type=covariance_type, seed=seed, max_iter=MAX_ITER,

@@ -32,7 +32,7 @@ def test_bad_data_is_refused_clearly(X, n_components, message):
         ({"covariance_type": "banana"}, r"covariance_type='banana' is not known"),
         ({"tol": -1.0}, r"tol must be a finite number >= 0"),
         ({"reg_covar": float("nan")}, r"reg_covar must be"),
-        ({"max_iter": 0}, r"max_iter must be an integer >= 1"),
+        ({"max_iter": -1}, r"max_iter must be an integer >= 0"),
         ({"init": "nope"}, r"init='nope' is not known"),
     ],
 )

@@ -58,7 +58,9 @@ def _lookup(root: Object, dotted: str) -> Object | None:
             lazy = _lazy_attributes(root) if current is root else {}
             if part not in lazy:
                 return None
-            current = root.members.get(lazy[part])
+            current = root
+            for module in lazy[part].split("."):  # a lazy module may be dotted
+                current = current.members.get(module) if current is not None else None
             if current is None or part not in current.members:
                 return None
         current = current.members[part]

@@ -131,7 +131,7 @@ def plot_landscape(landscape, *, ax=None, atol=1e-4, value_label=None):
     landscape : Landscape, RestartTable, pandas.DataFrame or array-like
         A :class:`ppl_gmm.fit.landscape.Landscape` (optima grouped modulo label
         permutation by :func:`ppl_gmm.fit.landscape.likelihood_landscape`); a
-        :class:`ppl_gmm.engine.schedule.RestartTable` or the final objectives of the restarts
+        :class:`ppl_gmm.fit.restarts.RestartTable` or the final objectives of the restarts
         (grouped here by value, within `atol`); or a DataFrame with an ``objective``
         (or ``log_likelihood``) column and, optionally, ``n_restarts`` (or ``count``).
     ax : Axes, optional
