@@ -61,7 +61,7 @@ import ppl_gmm as pg
 X = pg.datasets.load_faithful()
 n_init = int(sys.argv[1])
 start = time.perf_counter()
-for structure in pg.COVARIANCE_TYPES:
+for structure in ("full", "diag", "spherical", "tied"):  # select's default grid
     for k in range(1, 10):
         try:
             pg.fit_em(X, k, covariance_type=structure, n_init=n_init, seed=0, tol=1e-5)
@@ -105,7 +105,7 @@ def sklearn_times(n_init: int, repeats: int):
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            for structure in pg.COVARIANCE_TYPES:
+            for structure in ("full", "diag", "spherical", "tied"):  # select's default grid
                 for k in range(1, 10):
                     GaussianMixture(k, covariance_type=structure, n_init=n_init,
                                     max_iter=1000, random_state=0).fit(X).bic(X)
