@@ -94,3 +94,30 @@ def separated_posterior():
     X, _, params = pg.datasets.make_synthetic(300, 3, 2, seed=1)
     idata = sample_posterior(X, 3, num_warmup=200, num_samples=200, num_chains=2, seed=0)
     return X, params, idata
+
+
+# Every compiled XLA:CPU program holds about 250 memory mappings, and Linux allows a
+# process 65530 (vm.max_map_count): a test worker that has compiled a few hundred
+# programs segfaults inside the next compilation. Between test files, a worker past
+# half that budget drops JAX's compiled programs (recompiling what later files need).
+_MAPPING_BUDGET = 30_000
+
+
+def _memory_mappings() -> int:
+    try:
+        with open("/proc/self/maps") as maps:
+            return sum(1 for _ in maps)
+    except OSError:  # not Linux
+        return 0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs_when_mappings_run_short():
+    yield
+    if _memory_mappings() > _MAPPING_BUDGET:
+        import gc
+
+        import jax
+
+        jax.clear_caches()
+        gc.collect()
