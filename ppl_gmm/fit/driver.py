@@ -59,7 +59,7 @@ from ..engine.statistics import block_responsibilities
 from ..params import EMHistory, EMResult, FitOptions, GMMParams
 from ..prior import resolve_prior
 from ..structures.registry import canonical_name, get_structure
-from .init import INITIALISERS, batched_initial_params
+from .init import batched_initial_params, get_initialiser
 from .restarts import restart_keys, table_from_states
 
 #: Rows per E-step block. A block's design rows (4096 x (d(d+1)/2 + d + 1) float64, 1.2 MB
@@ -173,13 +173,7 @@ def _initial_params(init, key, problem: EMProblem, X: np.ndarray, n_components: 
                     covariance_type: str) -> GMMParams:
     """Initial parameters in internal coordinates, from a name, GMMParams or a callable."""
     if isinstance(init, str):
-        try:
-            initialiser = INITIALISERS[init]
-        except KeyError:
-            raise ValueError(
-                f"init={init!r} is not known; use one of {', '.join(map(repr, INITIALISERS))}, "
-                "a GMMParams, or a callable (key, X, n_components) -> GMMParams."
-            ) from None
+        initialiser = get_initialiser(init)
         d = problem.X_blocks.shape[-1]
         return _regularised(_jit_initialiser(initialiser, n_components, covariance_type)(
             key, problem.X_blocks.reshape(-1, d), problem.w_blocks.reshape(-1)

@@ -215,6 +215,17 @@ INITIALISERS = {
     "random_resp_hard": init_random_resp_hard,
 }
 
+def get_initialiser(name: str):
+    """The initialiser called `name` in :data:`INITIALISERS`, or a ValueError listing them."""
+    try:
+        return INITIALISERS[name]
+    except KeyError:
+        raise ValueError(
+            f"init={name!r} is not known; use one of {', '.join(map(repr, INITIALISERS))}, "
+            "a GMMParams, or a callable (key, X, n_components) -> GMMParams."
+        ) from None
+
+
 @functools.cache
 def _batched_initialiser(initialiser, n_components, covariance_type):
     one = functools.partial(initialiser, n_components=n_components,
@@ -237,13 +248,7 @@ def batched_initial_params(init, keys, problem, X: np.ndarray, n_components: int
     n_init = keys.shape[0]
     d = problem.X_blocks.shape[-1]
     if isinstance(init, str):
-        try:
-            initialiser = INITIALISERS[init]
-        except KeyError:
-            raise ValueError(
-                f"init={init!r} is not known; use one of {', '.join(map(repr, INITIALISERS))}, "
-                "a GMMParams, or a callable (key, X, n_components) -> GMMParams."
-            ) from None
+        initialiser = get_initialiser(init)
         return _batched_initialiser(initialiser, n_components, covariance_type)(
             keys, problem.X_blocks.reshape(-1, d), problem.w_blocks.reshape(-1)
         )
@@ -274,6 +279,7 @@ __all__ = [
     "KMEANS_INIT_ITERATIONS",
     "PERTURBATION_SCALE",
     "batched_initial_params",
+    "get_initialiser",
     "kmeans_plus_plus_centres",
     "nearest_centre",
     "params_from_responsibilities",
