@@ -2,12 +2,20 @@
 
 Importing ppl_gmm turns on JAX's float64 mode (``jax_enable_x64``) for the whole
 process: statisticians expect double precision, and the EM-versus-PPL cross-checks at
-1e-9 need it. Arrays you pass in float64 are never downcast.
+1e-9 need it. Arrays you pass in float64 are never downcast. It also turns on JAX's persistent
+compilation cache in your user cache directory, unless you configured one
+(:mod:`ppl_gmm.compilation_cache`; ``PPL_GMM_COMPILATION_CACHE=0`` turns it off).
 """
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+from . import compilation_cache  # noqa: E402
+
+# On by default, so a new process reuses the programs an earlier one compiled
+# (PPL_GMM_COMPILATION_CACHE=0 turns it off; see ppl_gmm.compilation_cache).
+compilation_cache.configure_from_environment()
 
 from . import datasets  # noqa: E402
 from .fit.driver import (  # noqa: E402
@@ -24,10 +32,7 @@ from .fit.landscape import Landscape, Optimum, group_optima, likelihood_landscap
 from .fit.restarts import RestartTable  # noqa: E402
 from .io.serial import FileFormatError, load, save  # noqa: E402
 from .params import EMHistory, EMResult, FitOptions, GMMParams  # noqa: E402
-from .ppl.crosscheck import CrossCheck, cross_check, ppl_gradient  # noqa: E402
-from .ppl.likelihood import log_joint, marginal_log_likelihood, pointwise_log_likelihood  # noqa: E402
-from .ppl.model import Prior, ResolvedPrior, gmm_model, log_prior_density  # noqa: E402
-from .ppl.sampling import sample, sample_prior_predictive  # noqa: E402
+from .prior import Prior, ResolvedPrior, log_prior_density  # noqa: E402
 from .structures.registry import COVARIANCE_TYPES, n_parameters  # noqa: E402
 from .version import __version__  # noqa: E402, F401  (re-exported)
 
@@ -36,7 +41,15 @@ _LAZY_SUBMODULES = ("plotting",)
 
 
 # Public names whose modules import scikit-learn or pandas, loaded on first use.
-_LAZY_ATTRIBUTES = {"GaussianMixture": "estimator", "select": "selection.table",
+_LAZY_ATTRIBUTES = {
+                    # The probabilistic program imports NumPyro (about 0.6 s): loaded
+                    # when first used, so `import ppl_gmm` + an EM fit stay quick.
+                    "CrossCheck": "ppl.crosscheck", "cross_check": "ppl.crosscheck",
+                    "ppl_gradient": "ppl.crosscheck", "log_joint": "ppl.likelihood",
+                    "marginal_log_likelihood": "ppl.likelihood",
+                    "pointwise_log_likelihood": "ppl.likelihood", "gmm_model": "ppl.model",
+                    "sample": "ppl.sampling", "sample_prior_predictive": "ppl.sampling",
+"GaussianMixture": "estimator", "select": "selection.table",
                     "Selection": "selection.table", "read_csv": "io.csvdata",
                     # The Bayesian side imports ArviZ (and with it matplotlib).
                     "sample_posterior": "bayes.nuts", "map_em": "bayes.map_em",

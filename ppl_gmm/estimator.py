@@ -60,7 +60,6 @@ from .engine.gaussian import cholesky_factors, component_log_joint
 from .fit.driver import ConvergenceWarning, fit_em, initial_parameters
 from .fit.init import INITIALISERS
 from .params import GMMParams
-from .ppl.sampling import sample as sample_mixture
 from .structures.registry import CovarianceStructure, get_structure, n_parameters
 
 __all__ = ["SKLEARN_INIT_PARAMS", "GaussianMixture", "component_log_joint_jit",
@@ -321,6 +320,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             n_samples = check_positive_int(n_samples, "n_samples")
         except ValueError as error:  # scikit-learn's opening words, then ours
             raise ValueError(f"Invalid value for 'n_samples': {error}") from None
+        from .ppl.sampling import sample as sample_mixture  # NumPyro on first use
+
         return sample_mixture(params, n_samples, seed=self._seed())
 
     # -------------------------------------------------------- model selection

@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 
 from .params import GMMParams
 from .structures.registry import get_structure
@@ -156,6 +155,8 @@ def log_prior_density(params: GMMParams, prior: ResolvedPrior, covariance_type: 
     k, d = params.means.shape
     site = structure.site_from_covariances(params.covariances)
     covariances = structure.covariances_from_site(site, k, d)
+    import numpyro.distributions as dist  # on first use: `import ppl_gmm` stays fast
+
     log_p = dist.Dirichlet(prior.concentration).log_prob(params.weights)
     log_p = log_p + structure.log_prior_of_site(site, prior, d)
     means_prior = dist.MultivariateNormal(

@@ -10,6 +10,7 @@ import pytest
 
 import ppl_gmm as pg
 from ppl_gmm.fit import driver as fit_module
+from ppl_gmm.fit import program
 
 PACKAGE = Path(pg.__file__).parent
 
@@ -115,19 +116,30 @@ def count_compilations():
     jax.monitoring.unregister_event_duration_listener(listener)
 
 
-def test_one_fit_compiles_the_em_loop_once_and_a_refit_compiles_nothing(faithful,
-                                                                        count_compilations):
-    # max_iter=733: a static configuration no other test compiles.
-    before = fit_module._run_em._cache_size()
-    pg.fit_em(faithful, 2, seed=0, max_iter=733)
-    assert fit_module._run_em._cache_size() == before + 1
-    assert len(count_compilations) > 0  # the listener sees compilations
+def test_one_fit_is_one_program_and_a_new_n_k_max_iter_or_sample_compiles_nothing(
+        faithful, count_compilations):
+    """The latency a notebook user feels: after one fit, refitting other rows (a new n), a
+    new K <= 16, a new max_iter or tol, and sample(n) for a new n compile nothing."""
+    program.fit_program.clear_cache()
+    before = len(count_compilations)
+    pg.fit_em(faithful, 2, seed=0)
+    assert program.fit_program._cache_size() == 1
+    assert len(count_compilations) - before == 1  # the whole fit is one program
     compiled = len(count_compilations)
     rng = np.random.default_rng(1)
-    other = faithful * rng.uniform(0.5, 2.0, 2) + rng.normal(size=faithful.shape)
-    pg.fit_em(other, 2, seed=5, max_iter=733)
-    assert fit_module._run_em._cache_size() == before + 1
-    assert len(count_compilations) == compiled  # new data of the same shape: nothing
+    pg.fit_em(faithful[:200], 2, seed=5)  # a new n
+    pg.fit_em(faithful * rng.uniform(0.5, 2.0, 2), 2, seed=5)  # new data, same shape
+    for k in (1, 3, 5, 9, 16):  # a new K
+        pg.fit_em(faithful[: 100 + 10 * k], k, seed=k, max_iter=300 + k, tol=1e-6,
+                  reg_covar=0.05)  # reg_covar keeps the many-component fits regular
+    assert len(count_compilations) == compiled
+    result = pg.fit_em(faithful, 3, seed=0)
+    pg.sample(result.params, 10, seed=0)
+    compiled = len(count_compilations)
+    for n in (11, 57, 250, 1000):
+        X, z = pg.sample(result.params, n, seed=n)
+        assert X.shape == (n, 2) and z.shape == (n,)
+    assert len(count_compilations) == compiled
 
 
 def test_a_replacement_e_step_runs_in_the_same_loop(faithful):
@@ -138,11 +150,13 @@ def test_a_replacement_e_step_runs_in_the_same_loop(faithful):
     from ppl_gmm.engine.statistics import block_e_step
 
     problem = fit_module.make_problem(faithful, 2, "full", None, 0.0, 1e-8, 64)
-    assert problem.X_blocks.shape[0] == 5  # 272 rows in blocks of 64, the last padded
+    # 272 rows in blocks of 64, the last padded; 6 blocks allocated (a bucket), 5 visited.
+    assert problem.X_blocks.shape[0] == 6 and int(problem.n_blocks) == 5
 
     def sharded_e_step(problem, params, factors, variant):
+        # Each shard visits all of its blocks (the sixth holds only weight-0 padding).
         halves = [problem._replace(X_blocks=problem.X_blocks[s], w_blocks=problem.w_blocks[s],
-                                   F_blocks=problem.F_blocks[s])
+                                   n_blocks=None)
                   for s in (slice(0, 3), slice(3, None))]
         parts = [block_e_step(half, params, factors, variant) for half in halves]
         return jax.tree.map(lambda a, b: a + b, *parts)

@@ -6,8 +6,6 @@ from importlib import resources
 
 import numpy as np
 
-from ..ppl.sampling import sample_prior_predictive
-
 __all__ = ["FAITHFUL_COLUMNS", "load_faithful", "make_synthetic"]
 
 FAITHFUL_COLUMNS = ("eruptions", "waiting")
@@ -36,5 +34,7 @@ def make_synthetic(n_samples: int, n_components: int, n_features: int = 2, *, pr
     params : GMMParams
         The parameters drawn from the prior.
     """
+    from ..ppl.sampling import sample_prior_predictive  # NumPyro on first use
+
     return sample_prior_predictive(n_samples, n_components, n_features, prior=prior,
                                    covariance_type=covariance_type, seed=seed)

@@ -59,7 +59,7 @@ def standardising_coordinates(X: np.ndarray, covariance_type) -> Coordinates:
     if get_structure(covariance_type).common_scale:
         spread = np.full_like(spread, np.sqrt(np.mean(spread**2)))
     scale = np.where(spread > 0, spread, 1.0)
-    return Coordinates(jnp.asarray(shift), jnp.asarray(scale))
+    return Coordinates(shift, scale)
 
 
 __all__ = ["Coordinates", "standardising_coordinates"]

@@ -58,7 +58,12 @@ from .bounds import lower_bound, lower_bound_at_e_step
 from .coordinates import Coordinates
 from .gaussian import CholeskyFactors, cholesky_factors
 from .mstep import m_step
-from .statistics import SufficientStatistics, block_e_step, moments_from_statistics
+from .statistics import (
+    SufficientStatistics,
+    block_e_step,
+    moments_from_statistics,
+    with_design_rows,
+)
 
 VARIANTS = ("soft", "hard")
 
@@ -89,6 +94,14 @@ class EMProblem(NamedTuple):
     F_blocks : (n_blocks, block, d(d+1)/2 + d + 1) design rows (z(x), x, 1), computed
         once per fit, or None: each E-step then builds them block by block from
         X_blocks (memory one block)
+    n_blocks : int scalar or None
+        How many leading blocks hold data (None: all). The row count is padded into a
+        few size buckets so that a new n reuses a compiled program; the blocks past
+        `n_blocks` are all padding and the E-step skips them.
+    component_mask : (K,) bool or None
+        The live components (None: all). K is padded to a bucket so that a new K reuses a
+        compiled program; a dead component has weight exactly 0 (so responsibility 0),
+        mean 0 and identity covariance, and every M-step puts it back there.
     """
 
     X_blocks: jnp.ndarray
@@ -100,6 +113,27 @@ class EMProblem(NamedTuple):
     tol: jnp.ndarray
     fixed_covariance: object = None
     F_blocks: object = None
+    n_blocks: object = None
+    component_mask: object = None
+
+
+def live_count(problem: EMProblem, n_components: int):
+    """The number of live components (traced when K is padded)."""
+    if problem.component_mask is None:
+        return n_components
+    return jnp.sum(problem.component_mask)
+
+
+def masked(params: GMMParams, mask) -> GMMParams:
+    """Dead components (``mask`` False) back to weight 0, mean 0, identity covariance."""
+    if mask is None:
+        return params
+    eye = jnp.eye(params.means.shape[-1], dtype=params.means.dtype)
+    return GMMParams(
+        jnp.where(mask, params.weights, 0.0),
+        jnp.where(mask[:, None], params.means, 0.0),
+        jnp.where(mask[:, None, None], params.covariances, eye),
+    )
 
 
 class EMTrace(NamedTuple):
@@ -155,20 +189,24 @@ COLLAPSED_VARIANCE = 1e-12
 
 
 def first_failure(factors: CholeskyFactors, stats: SufficientStatistics,
-                  check_collapse: bool = True):
+                  check_collapse: bool = True, mask=None):
     """Index of the first component whose covariance is not positive definite, else -1.
 
     A covariance with a pivot below ``COLLAPSED_VARIANCE`` counts as singular
     (`check_collapse`, off for a fixed covariance). A non-finite log-likelihood with
-    every factor finite (overflow) blames the component with the least responsibility.
+    every factor finite (overflow) blames the live component (`mask`) with the least
+    responsibility.
     """
     singular = ~factors.finite
     if check_collapse:
         pivots = jnp.diagonal(factors.scale_tril, axis1=-2, axis2=-1) ** 2
         singular = singular | jnp.any(pivots < COLLAPSED_VARIANCE, axis=-1)
     overflow = ~jnp.isfinite(stats.log_likelihood) | ~jnp.all(jnp.isfinite(stats.counts))
+    counts = jnp.nan_to_num(stats.counts)
+    if mask is not None:
+        counts = jnp.where(mask, counts, jnp.inf)
     return jnp.where(jnp.any(singular), jnp.argmax(singular),
-                     jnp.where(overflow, jnp.argmin(jnp.nan_to_num(stats.counts)), -1))
+                     jnp.where(overflow, jnp.argmin(counts), -1))
 
 
 def still_running(state, max_iter: int):
@@ -195,10 +233,14 @@ def gaussian_em_kernel(problem: EMProblem, covariance_type="full", variant: str 
         :func:`ppl_gmm.engine.mstep.m_step` of `covariance_type` under the problem's
         prior, `reg_covar` and fixed covariance.
     """
+    if e_step is block_e_step:  # its design rows, stored once per program when they fit
+        problem = with_design_rows(problem)
+    mask = problem.component_mask
     if update is None:
         def update(moments, previous):
-            return m_step(moments, covariance_type, problem.prior, problem.reg_covar,
-                          problem.fixed_covariance, previous)
+            live = live_count(problem, previous.weights.shape[-1])
+            return masked(m_step(moments, covariance_type, problem.prior, problem.reg_covar,
+                                 problem.fixed_covariance, previous, live), mask)
 
     check_collapse = problem.fixed_covariance is None
 
@@ -223,7 +265,7 @@ def gaussian_em_kernel(problem: EMProblem, covariance_type="full", variant: str 
         objective = objective_of(stats) + offset
         after = lower_bound_at_e_step(stats, params, factors) + offset
         state = EMState(params, factors, stats, objective, jnp.asarray(0), jnp.asarray(False),
-                        first_failure(factors, stats, check_collapse))
+                        first_failure(factors, stats, check_collapse, mask))
         entries = EMTrace(stats.log_likelihood + log_jacobian(problem), objective, objective,
                           after)
         return state, entries
@@ -239,7 +281,7 @@ def gaussian_em_kernel(problem: EMProblem, covariance_type="full", variant: str 
         objective = objective_of(stats) + offset
         t = state.iteration + 1
         change, scale = objective_change(problem, objective, state.objective)
-        failed = first_failure(factors, stats, check_collapse)
+        failed = first_failure(factors, stats, check_collapse, mask)
         new = EMState(params, factors, stats, objective, t, change <= problem.tol * scale,
                       failed)
         # A failed iterate is not accepted: keep the last good one and stop (the trace
@@ -280,7 +322,9 @@ __all__ = [
     "em_path",
     "first_failure",
     "gaussian_em_kernel",
+    "live_count",
     "log_jacobian",
+    "masked",
     "objective_change",
     "still_running",
 ]

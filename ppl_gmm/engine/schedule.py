@@ -48,16 +48,24 @@ def _rows(mask, a):
     return mask.reshape(mask.shape + (1,) * (a.ndim - 1))
 
 
-def run_single(kernel, params, max_iter: int):
+def _trace_length(max_iter, trace_length):
+    """Trace buffer entries: `trace_length` when given (then `max_iter` may be traced, so
+    one program serves every max_iter below it), else ``max_iter + 1``."""
+    return max_iter + 1 if trace_length is None else trace_length
+
+
+def run_single(kernel, params, max_iter, trace_length: int | None = None):
     """Iterate one kernel run inside ``lax.while_loop`` until converged, failed or `max_iter`.
 
     Returns
     -------
     (state, trace)
-        The final state and the trace buffers (``max_iter + 1`` entries each).
+        The final state and the trace buffers (``max_iter + 1`` entries each, or
+        `trace_length` >= max_iter + 1 when given).
     """
     state, entries = kernel.init(params)
-    trace = jax.tree.map(lambda b, e: b.at[0].set(e), _empty_buffers(entries, max_iter + 1),
+    trace = jax.tree.map(lambda b, e: b.at[0].set(e),
+                         _empty_buffers(entries, _trace_length(max_iter, trace_length)),
                          entries)
 
     def iterate(carry):
@@ -70,7 +78,7 @@ def run_single(kernel, params, max_iter: int):
                           (state, trace))
 
 
-def run_lockstep(kernel, params, max_iter: int):
+def run_lockstep(kernel, params, max_iter, trace_length: int | None = None):
     """Every restart in `params` (leading restart axis) in its own lane, in lockstep.
 
     Equivalent to ``jax.vmap(run_single)`` over `params` (same steps, same numbers): the
@@ -87,7 +95,8 @@ def run_lockstep(kernel, params, max_iter: int):
     states, entries = jax.vmap(kernel.init)(params)
     r = jax.tree.leaves(entries)[0].shape[0]
     # Buffers are (max_iter + 1, R) inside the loop (one row written per iteration).
-    trace = jax.tree.map(lambda e: jnp.full((max_iter + 1, r), jnp.nan, e.dtype).at[0].set(e),
+    length = _trace_length(max_iter, trace_length)
+    trace = jax.tree.map(lambda e: jnp.full((length, r), jnp.nan, e.dtype).at[0].set(e),
                          entries)
 
     def running(s):
@@ -108,7 +117,7 @@ def run_lockstep(kernel, params, max_iter: int):
     return states, jax.tree.map(lambda b: b.T, trace)
 
 
-def run_queued(kernel, params, max_iter: int, lanes: int):
+def run_queued(kernel, params, max_iter, lanes: int, trace_length: int | None = None):
     """Every restart in `params` (leading restart axis) through `lanes` lanes.
 
     One program, one ``lax.while_loop``: `lanes` restarts advance together (the step
@@ -126,7 +135,8 @@ def run_queued(kernel, params, max_iter: int, lanes: int):
     starts, entries = jax.vmap(kernel.init)(params)
     r = jax.tree.leaves(entries)[0].shape[0]
     b = min(lanes, r)
-    trace = jax.tree.map(lambda e: jnp.full((r, max_iter + 1), jnp.nan, e.dtype).at[:, 0].set(e),
+    length = _trace_length(max_iter, trace_length)
+    trace = jax.tree.map(lambda e: jnp.full((r, length), jnp.nan, e.dtype).at[:, 0].set(e),
                          entries)
 
     def running(s):
@@ -167,12 +177,12 @@ def run_queued(kernel, params, max_iter: int, lanes: int):
     return results, trace
 
 
-def run_restarts(kernel, params, max_iter: int, lanes: int):
+def run_restarts(kernel, params, max_iter, lanes: int, trace_length: int | None = None):
     """Every restart of `params`: lockstep when `lanes` covers them all, queued otherwise."""
     r = jax.tree.leaves(params)[0].shape[0]
     if lanes >= r:
-        return run_lockstep(kernel, params, max_iter)
-    return run_queued(kernel, params, max_iter, lanes)
+        return run_lockstep(kernel, params, max_iter, trace_length)
+    return run_queued(kernel, params, max_iter, lanes, trace_length)
 
 
 def default_lanes(block_rows: int, n_features: int, n_components: int, max_iter: int,

@@ -2,7 +2,6 @@
 
 from .driver import (
     DEFAULT_BLOCK_SIZE,
-    STORED_DESIGN_BYTES,
     ConvergenceWarning,
     EmptyComponentWarning,
     SingularCovarianceError,
@@ -16,7 +15,6 @@ from .landscape import Landscape, Optimum, group_optima, likelihood_landscape
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
-    "STORED_DESIGN_BYTES",
     "ConvergenceWarning",
     "EmptyComponentWarning",
     "KMeansResult",

@@ -26,12 +26,10 @@ classification EM and ``fixed_variance`` fixes every covariance at sigma^2 I
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._validation import (
@@ -46,33 +44,28 @@ from .._validation import (
     degenerate_data_message,
 )
 from ..engine.coordinates import standardising_coordinates
-from ..engine.gaussian import design_matrix, design_width
-from ..engine.kernel import (
-    EMProblem,
-    check_variant,
-    em_path,
-    gaussian_em_kernel,
-    objective_change,
-)
-from ..engine.schedule import default_lanes, run_restarts, run_single
-from ..engine.statistics import block_responsibilities
+from ..engine.kernel import EMProblem, check_variant, em_path
+from ..engine.schedule import default_lanes
 from ..params import EMHistory, EMResult, FitOptions, GMMParams
 from ..prior import resolve_prior
 from ..structures.registry import canonical_name, get_structure
 from .init import batched_initial_params, get_initialiser
+from .program import (
+    Layout,
+    can_pad_components,
+    fit_program,
+    layout,
+    pad_components,
+    start_program,
+    trace_length,
+    with_fixed_covariance,
+)
 from .restarts import restart_keys, table_from_states
 
 #: Rows per E-step block. A block's design rows (4096 x (d(d+1)/2 + d + 1) float64, 1.2 MB
 #: at d = 16) stay in cache between its two matrix products; measured per iteration
 #: (benchmarks/bench_em.py sizes): 4096 beat 2048 by 1.2-1.5x and matched 8192.
 DEFAULT_BLOCK_SIZE = 4096
-
-#: The design rows (d(d+1)/2 + d + 1 float64 per row) are stored for the whole fit when
-#: they take at most this many bytes, and built block by block in every E-step above it,
-#: so memory stays O(n d) for large n or d (stored they would take 2.6 GB at n = 10^6,
-#: d = 24, and 40 GB at d = 100). Storing them is 1.1-1.5x faster per iteration at the
-#: benchmark sizes (1.2 GB at n = 10^6, d = 16), hence a limit of 2 GiB.
-STORED_DESIGN_BYTES = 2**31
 
 
 class ConvergenceWarning(UserWarning):
@@ -92,63 +85,57 @@ class EmptyComponentWarning(UserWarning):
     """
 
 
-def _blocks(X_int: np.ndarray, block_size: int):
-    """Zero-pad to whole blocks: (n_blocks, block, d) data and (n_blocks, block) row weights."""
+def _blocks(X_int: np.ndarray, shape: Layout):
+    """Zero-pad to the layout's blocks: (blocks, block, d) data and (blocks, block) row
+    weights (1 for data, 0 for padding)."""
     n, d = X_int.shape
-    block = min(block_size, n)
-    n_blocks = -(-n // block)
-    padded = np.zeros((n_blocks * block, d), X_int.dtype)
+    rows = shape.padded_blocks * shape.block
+    padded = np.zeros((rows, d), X_int.dtype)
     padded[:n] = X_int
-    weights = np.zeros(n_blocks * block, X_int.dtype)
+    weights = np.zeros(rows, X_int.dtype)
     weights[:n] = 1.0
-    return padded.reshape(n_blocks, block, d), weights.reshape(n_blocks, block)
-
-
-def _stored_design(X_blocks):
-    """The design rows of every block, or None when they would exceed STORED_DESIGN_BYTES."""
-    n_blocks, block, d = X_blocks.shape
-    if n_blocks * block * design_width(d) * X_blocks.dtype.itemsize > STORED_DESIGN_BYTES:
-        return None
-    return design_matrix(X_blocks)
+    return padded.reshape(-1, shape.block, d), weights.reshape(-1, shape.block)
 
 
 def make_problem(X: np.ndarray, n_components: int, covariance_type: str, prior, reg_covar: float,
-                 tol: float, block_size: int, fixed_variance: float | None = None):
-    """Everything the jitted loop needs for data X (already validated).
+                 tol: float, block_size: int, fixed_variance: float | None = None, *,
+                 pad_components: bool = False, pad: bool = True) -> EMProblem:
+    """Everything the compiled program needs for data X (already validated), as host arrays.
 
-    `fixed_variance` sigma^2 (user units) fixes every covariance at sigma^2 I.
-    Columns whose scale float64 cannot carry through the coordinate maps are refused
-    (:func:`ppl_gmm._validation.check_feature_scales`).
+    The rows are padded into a bucket and, with `pad_components`, K into
+    ``PADDED_COMPONENTS`` (:func:`ppl_gmm.fit.program.layout`; ``pad=False`` gives the
+    exact shapes). `fixed_variance` sigma^2 (user units) fixes every covariance at
+    sigma^2 I. Columns whose scale float64 cannot carry through the coordinate maps are
+    refused (:func:`ppl_gmm._validation.check_feature_scales`).
     """
     check_feature_scales(X)
+    n, d = X.shape
+    shape = layout(n, d, n_components, block_size, pad_components, pad)
     coordinates = standardising_coordinates(X, covariance_type)
-    X_int = (X - np.asarray(coordinates.shift)) / np.asarray(coordinates.scale)
-    X_blocks, w_blocks = _blocks(X_int, block_size)
-    X_blocks = jnp.asarray(X_blocks)  # one transfer, shared with the stored design rows
+    X_blocks, w_blocks = _blocks((X - coordinates.shift) / coordinates.scale, shape)
     user_prior = resolve_prior(prior, X, n_components)
     if user_prior is not None:
-        user_prior = jax.tree.map(jnp.asarray, user_prior)
-    reg = jnp.full(X.shape[1], reg_covar, X.dtype) / coordinates.scale**2
+        user_prior = jax.tree.map(np.asarray, user_prior)
+    scale2 = coordinates.scale**2
     return EMProblem(
         X_blocks=X_blocks,
-        w_blocks=jnp.asarray(w_blocks),
-        F_blocks=_stored_design(X_blocks),
+        w_blocks=w_blocks,
         prior=coordinates.prior_to_internal(user_prior),
         user_prior=user_prior,
         coordinates=coordinates,
-        reg_covar=reg,
-        tol=jnp.asarray(tol, X.dtype),
-        fixed_covariance=None if fixed_variance is None else jnp.diag(
-            jnp.full(X.shape[1], fixed_variance, X.dtype) / coordinates.scale**2),
+        reg_covar=np.full(d, reg_covar) / scale2,
+        tol=np.asarray(tol, np.float64),
+        fixed_covariance=None if fixed_variance is None else np.diag(
+            np.full(d, fixed_variance) / scale2),
+        n_blocks=None if shape.padded_blocks == shape.n_blocks else np.int64(shape.n_blocks),
+        component_mask=np.arange(shape.width) < n_components if shape.masked else None,
     )
 
 
-def _with_fixed_covariance(params: GMMParams, problem: EMProblem) -> GMMParams:
-    """Starting points with the fixed covariance, when there is one (any leading axes)."""
-    if problem.fixed_covariance is None:
-        return params
-    return params._replace(covariances=jnp.broadcast_to(problem.fixed_covariance,
-                                                        jnp.shape(params.covariances)))
+def width_of(problem: EMProblem, n_components: int) -> int:
+    """Components the problem carries (K padded with dead ones, or K)."""
+    mask = problem.component_mask
+    return n_components if mask is None else mask.shape[0]
 
 
 def _check_fixed_variance(fixed_variance, covariance_type: str, reg_covar: float):
@@ -169,75 +156,25 @@ def _check_fixed_variance(fixed_variance, covariance_type: str, reg_covar: float
     return fixed_variance
 
 
-def _initial_params(init, key, problem: EMProblem, X: np.ndarray, n_components: int,
-                    covariance_type: str) -> GMMParams:
-    """Initial parameters in internal coordinates, from a name, GMMParams or a callable."""
-    if isinstance(init, str):
-        initialiser = get_initialiser(init)
-        d = problem.X_blocks.shape[-1]
-        return _regularised(_jit_initialiser(initialiser, n_components, covariance_type)(
-            key, problem.X_blocks.reshape(-1, d), problem.w_blocks.reshape(-1)
-        ), problem)
-    if isinstance(init, Callable) and not isinstance(init, GMMParams):
-        init = init(key, X, n_components)
-    if isinstance(init, GMMParams) or isinstance(init, tuple):
-        user = check_params(init, n_features=X.shape[1], n_components=n_components)
-        return problem.coordinates.params_to_internal(jax.tree.map(jnp.asarray, user))
-    raise ValueError(f"init must be a name, a GMMParams or a callable, got {init!r}.")
-
-
-def _starting_points(init, seed: int, n_init: int, problem: EMProblem, X: np.ndarray,
-                     n_components: int, covariance_type: str) -> GMMParams:
-    """Internal-coordinate start of one run (``n_init == 1``), or of `n_init` restarts
-    (leading restart axis, :func:`ppl_gmm.fit.init.batched_initial_params`)."""
+def _explicit_start(init, problem: EMProblem, X: np.ndarray, n_components: int, seed: int,
+                    n_init: int, covariance_type: str) -> GMMParams:
+    """An explicit start (GMMParams, or a callable's) in internal coordinates, padded
+    to the problem's width (host arrays)."""
     if n_init == 1:
-        start = _initial_params(init, jax.random.key(seed), problem, X, n_components,
-                                covariance_type)
+        if isinstance(init, Callable) and not isinstance(init, GMMParams):
+            init = init(jax.random.key(seed), X, n_components)
+        if not (isinstance(init, GMMParams) or isinstance(init, tuple)):
+            raise ValueError(f"init must be a name, a GMMParams or a callable, got {init!r}.")
+        user = check_params(init, n_features=X.shape[1], n_components=n_components)
+        start = problem.coordinates.params_to_internal(GMMParams(*map(np.asarray, user)))
     else:
         start = batched_initial_params(init, restart_keys(seed, n_init), problem, X,
                                        n_components, covariance_type)
-        if isinstance(init, str):
-            start = _regularised(start, problem)
-    return _with_fixed_covariance(start, problem)
+    return pad_components(GMMParams(*map(np.asarray, start)), width_of(problem, n_components))
 
 
-def _regularised(params: GMMParams, problem: EMProblem) -> GMMParams:
-    """An initialiser's covariances plus `reg_covar` on the diagonal (any leading axes).
-
-    The initialisers are an initial M-step, so they are regularised as every M-step is
-    (as scikit-learn does): with a constant column and reg_covar > 0 EM then starts.
-    """
-    return params._replace(covariances=params.covariances + jnp.diag(problem.reg_covar))
-
-
-@functools.cache
-def _jit_initialiser(initialiser, n_components, covariance_type):
-    return jax.jit(functools.partial(initialiser, n_components=n_components,
-                                     covariance_type=covariance_type))
-
-
-def run_em_single(problem: EMProblem, start: GMMParams, covariance_type: str,
-                  max_iter: int, variant: str = "soft"):
-    """One EM run from `start`: the Gaussian kernel run by
-    :func:`ppl_gmm.engine.schedule.run_single`. Returns (final state, trace buffers)."""
-    return run_single(gaussian_em_kernel(problem, covariance_type, variant), start,
-                      max_iter)
-
-
-def run_em_restarts(problem: EMProblem, start: GMMParams, covariance_type: str,
-                    max_iter: int, variant: str = "soft", lanes: int = 1):
-    """EM from every starting point of `start` (leading restart axis), `lanes` at a
-    time (:func:`ppl_gmm.engine.schedule.run_restarts`). Returns (states, trace)."""
-    return run_restarts(gaussian_em_kernel(problem, covariance_type, variant), start,
-                        max_iter, lanes)
-
-
-# The compiled programs of a fit: static arguments are what changes the program.
-_run_em = jax.jit(run_em_single, static_argnames=("covariance_type", "max_iter", "variant"))
-_run_em_restarts = jax.jit(run_em_restarts,
-                           static_argnames=("covariance_type", "max_iter", "variant", "lanes"))
+# The replay of a run (em_parameter_path): static arguments are what changes the program.
 _em_path = jax.jit(em_path, static_argnames=("covariance_type", "n_steps", "variant"))
-_responsibilities = jax.jit(block_responsibilities)
 
 
 def fit_em(
@@ -374,7 +311,7 @@ def fit_em(
     if restart_batch_size is not None:
         restart_batch_size = check_positive_int(restart_batch_size, "restart_batch_size")
     problem = make_problem(X, k, covariance_type, prior, reg_covar, tol, block_size,
-                           fixed_variance)
+                           fixed_variance, pad_components=can_pad_components(init, prior))
     if prior is None and reg_covar == 0 and fixed_variance is None:
         if isinstance(init, tuple) and np.ndim(init[0]) == 1:  # argument errors come first
             check_params(init, n_features=X.shape[1], n_components=k)
@@ -388,25 +325,33 @@ def fit_em(
     if n_init > 1:
         lanes = restart_batch_size or default_lanes(
             problem.X_blocks.shape[1], problem.X_blocks.shape[2], k, max_iter, n_init)
-    start = _starting_points(init, seed, n_init, problem, X, k, covariance_type)
-    state, trace, start, restarts = _run_fit(problem, start, covariance_type,
-                                                   max_iter, variant, n_init, lanes, seed)
+    if isinstance(init, str):
+        get_initialiser(init)
+        named, start = init, None
+    else:
+        named, start = None, _explicit_start(init, problem, X, k, seed, n_init, covariance_type)
+    output = jax.device_get(fit_program(
+        problem, start, seed, max_iter, covariance_type=covariance_type, variant=variant,
+        init=named, n_init=n_init, lanes=lanes, trace_length=trace_length(max_iter),
+        width=width_of(problem, k)))
+    state, trace, start, restarts = _chosen_run(output, problem, k, covariance_type, n_init,
+                                                seed)
     n_iter = int(state.iteration)
     converged = bool(state.converged)
     if not converged and max_iter > 0:  # max_iter=0 asks for the start (scikit-learn's rule)
+        change, scale = output.last_change
         warnings.warn(
             ConvergenceWarning(
                 f"EM did not converge in max_iter={max_iter} iterations (last relative change "
-                f"{_last_relative_change(problem, trace.objective, n_iter):.2e} > "
-                f"tol={tol:g}); "
+                f"{change / max(scale, np.finfo(float).tiny):.2e} > tol={tol:g}); "
                 "raise max_iter or tol, or try other initialisations."
             ),
             stacklevel=2,
         )
-    resp = np.asarray(_responsibilities(problem.X_blocks, state.params))[:n]
+    resp = output.responsibilities[:n, :k]
     _warn_empty_components(resp.sum(axis=0))
-    params, resp = _in_result_dtype(problem.coordinates.params_to_user(state.params).to_numpy(),
-                                    resp, result_dtype)
+    params, resp = _in_result_dtype(problem.coordinates.params_to_user(state.params), resp,
+                                    result_dtype)
     return EMResult(
         params=params,
         log_likelihood=float(trace.log_likelihood[n_iter]),
@@ -415,9 +360,9 @@ def fit_em(
         converged=converged,
         responsibilities=resp,
         history=EMHistory(*(np.asarray(a[: n_iter + 1]) for a in trace)),
-        initial_params=problem.coordinates.params_to_user(start).to_numpy(),
+        initial_params=problem.coordinates.params_to_user(start),
         covariance_type=covariance_type,
-        prior=None if problem.user_prior is None else jax.device_get(problem.user_prior),
+        prior=problem.user_prior,
         reg_covar=reg_covar,
         tol=tol,
         n_samples=n,
@@ -427,29 +372,39 @@ def fit_em(
     )
 
 
-def _run_fit(problem, start, covariance_type, max_iter, variant, n_init, lanes, seed):
-    """Run EM from the start(s) and pick the best restart; raise when every one failed.
+def live_components(tree, n_components: int):
+    """The first `n_components` components of padded GMMParams / statistics (host arrays,
+    component axis after any leading restart axis)."""
+    if isinstance(tree, GMMParams):
+        lead = tree.weights.ndim - 1
+        return GMMParams(*(a[(slice(None),) * lead + (slice(0, n_components),)] for a in tree))
+    return tree[..., :n_components]
 
-    Returns the chosen run's final state, its trace (host arrays), its start and the
-    restart table.
-    """
+
+def _live_state(state, n_components: int):
+    return state._replace(params=live_components(state.params, n_components),
+                          stats=state.stats._replace(
+                              counts=live_components(state.stats.counts, n_components)))
+
+
+def _chosen_run(output, problem, k, covariance_type, n_init, seed):
+    """The chosen run's final state, trace and start (host arrays, live components) and
+    the restart table; raise when every run failed."""
+    states = _live_state(output.state, k)
+    starts = live_components(output.start, k)
+    restarts = table_from_states(states, output.trace, problem, starts, seed,
+                                 batched=n_init > 1)
+    best = int(output.best)
     if n_init == 1:
-        state, trace = _run_em(problem, start, covariance_type=covariance_type,
-                               max_iter=max_iter, variant=variant)
-        restarts = table_from_states(state, trace, problem, start, seed, batched=False)
-        failed = int(state.failed_component)
-        if failed >= 0:
-            error = SingularCovarianceError(
-                _singular_message(failed, int(state.iteration), state, covariance_type))
+        if best < 0:
+            error = SingularCovarianceError(_singular_message(
+                int(states.failed_component), int(states.iteration), states, covariance_type))
             error.restarts = restarts
             raise error
-        return state, jax.device_get(trace), start, restarts
-    states, traces = _run_em_restarts(problem, start, covariance_type=covariance_type,
-                                      max_iter=max_iter, variant=variant, lanes=lanes)
-    restarts = table_from_states(states, traces, problem, start, seed)
-    chosen = restarts.best if restarts.best >= 0 else 0
+        return states, output.trace, starts, restarts
+    chosen = max(best, 0)
     state = jax.tree.map(lambda a: a[chosen], states)
-    if restarts.best < 0:
+    if best < 0:
         first = _singular_message(int(state.failed_component), int(state.iteration), state,
                                   covariance_type)
         error = SingularCovarianceError(
@@ -457,8 +412,8 @@ def _run_fit(problem, start, covariance_type, max_iter, variant, n_init, lanes, 
             + first)
         error.restarts = restarts
         raise error
-    trace = jax.device_get(jax.tree.map(lambda a: a[chosen], traces))
-    return state, trace, jax.tree.map(lambda a: a[chosen], start), restarts
+    return (state, jax.tree.map(lambda a: a[chosen], output.trace),
+            jax.tree.map(lambda a: a[chosen], starts), restarts)
 
 
 def _warn_empty_components(counts: np.ndarray) -> None:
@@ -489,15 +444,6 @@ def _in_result_dtype(params: GMMParams, resp: np.ndarray, dtype: np.dtype):
             "; pass dtype=numpy.float64 to keep the result in float64."
         ) from None
     return cast, np.asarray(resp, dtype)
-
-
-def _last_relative_change(problem, objective, n_iter):
-    """The last change on the scale the stopping rule uses
-    (:func:`ppl_gmm.engine.kernel.objective_change`)."""
-    if n_iter < 1:
-        return float("nan")
-    change, scale = objective_change(problem, objective[n_iter], objective[n_iter - 1])
-    return float(change) / max(float(scale), np.finfo(float).tiny)
 
 
 def _singular_message(component, n_iter, state, covariance_type):
@@ -544,11 +490,11 @@ def em_parameter_path(result: EMResult, X, n_steps: int | None = None):
     k = result.params.n_components
     problem = make_problem(X, k, result.covariance_type, result.prior, result.reg_covar,
                            result.tol, result.options.block_size, result.options.fixed_variance)
-    start = problem.coordinates.params_to_internal(jax.tree.map(jnp.asarray,
-                                                                result.initial_params))
-    path = _em_path(problem, start, covariance_type=result.covariance_type, n_steps=n_steps,
-                    variant=result.options.variant)
-    return jax.vmap(problem.coordinates.params_to_user)(path).to_numpy()
+    start = problem.coordinates.params_to_internal(result.initial_params)
+    path = jax.device_get(_em_path(problem, start, covariance_type=result.covariance_type,
+                                   n_steps=n_steps, variant=result.options.variant))
+    # params_to_user broadcasts over the leading iteration axis.
+    return problem.coordinates.params_to_user(GMMParams(*path))
 
 
 def initial_parameters(X, n_components: int, *, init="kmeans++", seed: int = 0,
@@ -576,7 +522,15 @@ def initial_parameters(X, n_components: int, *, init="kmeans++", seed: int = 0,
     reg_covar = check_positive_number(reg_covar, "reg_covar", allow_zero=True)
     fixed_variance = _check_fixed_variance(fixed_variance, covariance_type, reg_covar)
     problem = make_problem(X, k, covariance_type, None, reg_covar, 0.0, DEFAULT_BLOCK_SIZE,
-                           fixed_variance)
-    start = _starting_points(init, seed, n_init, problem, X, k, covariance_type)
+                           fixed_variance, pad_components=can_pad_components(init, None))
+    width = width_of(problem, k)
+    if isinstance(init, str):
+        get_initialiser(init)
+        start = start_program(problem, seed, covariance_type=canonical_name(covariance_type),
+                              init=init, n_init=n_init, width=width)
+    else:
+        start = with_fixed_covariance(_explicit_start(init, problem, X, k, seed, n_init, covariance_type),
+                                       problem)
     # params_to_user broadcasts over a leading restart axis.
-    return problem.coordinates.params_to_user(start).to_numpy()
+    return problem.coordinates.params_to_user(live_components(
+        GMMParams(*jax.device_get(start)), k))

@@ -53,7 +53,7 @@ from ..engine.statistics import moments_from_statistics, statistics_from_respons
 from ..params import GMMParams
 from ..prior import Prior
 from ..structures.registry import get_structure
-from .kmeans import kmeans_plus_plus_centres, lloyd, nearest_centre
+from .kmeans import kmeans_plus_plus_centres, lloyd, nearest_centre, random_rows_centres
 
 #: Lloyd iterations (at most) behind init="kmeans".
 KMEANS_INIT_ITERATIONS = 10
@@ -80,26 +80,30 @@ def project_covariance(covariance, covariance_type):
     return get_structure(covariance_type).project(covariance[..., None, :, :])[..., 0, :, :]
 
 
-def params_from_responsibilities(X, w, resp, covariance_type: str):
+def params_from_responsibilities(X, w, resp, covariance_type, n_active=None,
+                                 update=m_step):
     """An M-step from given (soft or hard) responsibilities, shape (n, K).
 
     The covariances are the MAP update under the default :class:`ppl_gmm.Prior`
     (Fraley & Raftery), so a component holding one or two points still starts with
-    a positive definite covariance.
+    a positive definite covariance. `n_active` is the number of live columns when K is
+    padded (the rest are all zero); `update` is the M-step
+    ``(moments, covariance_type, prior, reg_covar, n_components=...)`` (the
+    model-selection grid passes one that switches structures on a traced index).
     """
     d = X.shape[1]
-    k = resp.shape[1]
+    k = resp.shape[1] if n_active is None else n_active
     stats = statistics_from_responsibilities(X, w, resp)
     moments = moments_from_statistics(stats)
-    prior = _default_prior(X, w, k)
-    params = m_step(moments, covariance_type, prior, jnp.zeros(d, X.dtype))
+    prior = _default_prior(X, w, resp.shape[1], k)
+    params = update(moments, covariance_type, prior, jnp.zeros(d, X.dtype), n_components=k)
     # The weights and means of an initial M-step are the plain ML ones.
     return params._replace(weights=stats.counts / jnp.sum(stats.counts), means=moments.mean)
 
 
-def _default_prior(X, w, k):
+def _default_prior(X, w, width, k):
     d = X.shape[1]
-    return Prior().resolve(n_components=k, n_features=d)._replace(
+    return Prior().resolve(n_components=width, n_features=d)._replace(
         mean=weighted_mean(X, w), scale=weighted_covariance(X, w) / k ** (2.0 / d)
     )
 
@@ -226,6 +230,52 @@ def get_initialiser(name: str):
         ) from None
 
 
+# ----------------------------------------------------- K padded to a bucket
+#
+# A new K reuses a compiled program when K is padded with dead components
+# (:attr:`ppl_gmm.engine.kernel.EMProblem.component_mask`). The initialisers whose draws
+# do not depend on K are split in two: a *draw* from the key of K_max items (k-means++
+# centres or random rows; JAX's partitionable keys make the first K of them exactly the
+# K-item draw), and a *build* that turns the first K into parameters. So a padded start
+# equals the unpadded one.
+
+
+def _build_from_centres(centres, X, w, n_active, mask, covariance_type, update, project):
+    # Dead centres become copies of centre 0; argmin breaks the exact ties to index 0.
+    centres = jnp.where(mask[:, None], centres, centres[0])
+    resp = jax.nn.one_hot(nearest_centre(X, centres), mask.shape[0], dtype=X.dtype)
+    return params_from_responsibilities(X, w, resp, covariance_type, n_active, update)
+
+
+def _build_from_rows(rows, X, w, n_active, mask, covariance_type, update, project):
+    # rows: K_max distinct data rows, the means.
+    d = X.shape[1]
+    covariance = project(weighted_covariance(X, w), covariance_type) / n_active ** (2.0 / d)
+    weights = jnp.ones(mask.shape[0], X.dtype) / n_active
+    return GMMParams(weights, rows, jnp.broadcast_to(covariance, (mask.shape[0], d, d)))
+
+
+#: The initialisers that can start a fit whose K is padded: (draw, build).
+PADDABLE_INITIALISERS = {
+    "kmeans++": (kmeans_plus_plus_centres, _build_from_centres),
+    "random_from_data": (random_rows_centres, _build_from_rows),
+}
+
+
+def padded_initial_params(name: str, key, X, w, n_active, mask, covariance_type,
+                          update=m_step, project=project_covariance) -> GMMParams:
+    """The start of initialiser `name` for `n_active` live components out of ``len(mask)``.
+
+    Equal to ``INITIALISERS[name]`` with K = n_active on the live components; the dead
+    ones are left for the caller to mask. `update` and `project` are the M-step and
+    the projection on the structure (the model-selection grid passes ones that switch
+    structures on a traced index, with `covariance_type` that index).
+    """
+    draw, build = PADDABLE_INITIALISERS[name]
+    return build(draw(key, X, w, mask.shape[0]), X, w, n_active, mask, covariance_type,
+                 update, project)
+
+
 @functools.cache
 def _batched_initialiser(initialiser, n_components, covariance_type):
     one = functools.partial(initialiser, n_components=n_components,
@@ -270,18 +320,21 @@ def batched_initial_params(init, keys, problem, X: np.ndarray, n_components: int
     else:
         raise ValueError(f"init must be a name, a GMMParams or a callable, got {init!r}.")
     checked = [check_params(p, n_features=d, n_components=n_components) for p in starts]
-    stacked = GMMParams(*(jnp.asarray(np.stack(a)) for a in zip(*checked, strict=True)))
-    return jax.vmap(problem.coordinates.params_to_internal)(stacked)
+    stacked = GMMParams(*(np.stack(a) for a in zip(*checked, strict=True)))
+    # params_to_internal broadcasts over the leading restart axis (host arrays).
+    return problem.coordinates.params_to_internal(stacked)
 
 
 __all__ = [
     "INITIALISERS",
     "KMEANS_INIT_ITERATIONS",
+    "PADDABLE_INITIALISERS",
     "PERTURBATION_SCALE",
     "batched_initial_params",
     "get_initialiser",
     "kmeans_plus_plus_centres",
     "nearest_centre",
+    "padded_initial_params",
     "params_from_responsibilities",
     "project_covariance",
     "weighted_covariance",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
-from scipy.optimize import linear_sum_assignment
 
 from ..params import GMMParams
 
@@ -49,6 +48,9 @@ def align_labels(params, reference) -> np.ndarray:
         it minimises the summed :func:`matching_cost`.
     """
     cost = matching_cost(params, reference)
+    # scipy.optimize on first use (0.3 s of `import ppl_gmm` otherwise).
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(cost)
     perm = np.empty(len(rows), dtype=int)
     perm[rows] = cols

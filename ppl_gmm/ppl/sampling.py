@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,12 +15,34 @@ from ..structures.registry import get_structure
 from .likelihood import run_model
 from .model import params_to_sites
 
+#: The fewest draws compiled for (any n up to it shares one program); more are padded to
+#: the next power of two.
+MIN_DRAWS = 1024
 
-def _draw(key, sites, n_samples, n_components, n_features, covariance_type, prior):
-    """Every site's value after running the model forward with `sites` fixed."""
+
+@functools.partial(jax.jit, static_argnames=("n_samples", "n_components", "n_features",
+                                             "covariance_type"))
+def _draw_compiled(key, sites, prior, *, n_samples, n_components, n_features,
+                   covariance_type):
     trace = run_model(sites, None, n_components=n_components, covariance_type=covariance_type,
                       prior=prior, n_features=n_features, n_obs=n_samples, key=key)
     return {name: site["value"] for name, site in trace.items() if "value" in site}
+
+
+def _draw(key, sites, n_samples, n_components, n_features, covariance_type, prior):
+    """Every site's value after running the model forward with `sites` fixed.
+
+    One compiled program per power of two of draws: the model draws the padded number of
+    rows and the first `n_samples` are kept. With JAX's partitionable random keys (the
+    default) the first n rows of the padded draw are exactly the n-row draw, so padding
+    changes nothing but the compile count (a new n does not recompile).
+    """
+    padded = max(MIN_DRAWS, 1 << (n_samples - 1).bit_length())
+    values = jax.device_get(_draw_compiled(
+        key, sites, prior, n_samples=padded, n_components=n_components,
+        n_features=n_features, covariance_type=covariance_type))
+    return {name: (value[:n_samples] if name in ("x", "z") else value)
+            for name, value in values.items()}
 
 
 def sample(params, n_samples: int, seed: int = 0):

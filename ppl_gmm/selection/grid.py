@@ -34,21 +34,16 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ..engine.kernel import EMProblem, EMState, EMTrace, gaussian_em_kernel
+from ..engine.kernel import EMProblem, EMState, EMTrace, gaussian_em_kernel, masked
 from ..engine.mstep import m_step
 from ..engine.schedule import run_lockstep
-from ..engine.statistics import (
-    block_responsibilities,
-    moments_from_statistics,
-    statistics_from_responsibilities,
-)
-from ..fit.init import project_covariance, weighted_covariance, weighted_mean
-from ..fit.kmeans import kmeans_plus_plus_centres, nearest_centre, random_rows_centres
+from ..engine.statistics import block_responsibilities
+from ..fit.init import PADDABLE_INITIALISERS, padded_initial_params, project_covariance
 from ..params import GMMParams
-from ..prior import Prior
 from ..structures.registry import COVARIANCE_TYPES
 
-GRID_INITS = ("kmeans++", "random_from_data")
+GRID_INITS = tuple(PADDABLE_INITIALISERS)
+
 def _switch(structure_index, function, *operands):
     """``function(covariance_type, *operands)`` for the structure at a traced index."""
     branches = [functools.partial(function, name) for name in COVARIANCE_TYPES]
@@ -60,67 +55,6 @@ def _m_step_any(moments, structure_index, prior, reg_covar, n_active) -> GMMPara
     return _switch(structure_index,
                    lambda name, m, p, r, a: m_step(m, name, p, r, n_components=a),
                    moments, prior, reg_covar, n_active)
-
-
-def masked(params: GMMParams, mask) -> GMMParams:
-    """Dead components (``mask`` False) back to weight 0, mean 0, identity covariance."""
-    eye = jnp.eye(params.means.shape[-1], dtype=params.means.dtype)
-    return GMMParams(
-        jnp.where(mask, params.weights, 0.0),
-        jnp.where(mask[:, None], params.means, 0.0),
-        jnp.where(mask[:, None, None], params.covariances, eye),
-    )
-
-
-# ------------------------------------------------------------ initialisation
-#
-# An initialiser is split in two: a *draw* from the restart's key that does not depend
-# on K (k-means++ centres or random rows, K_max of them: the first K are exactly the
-# K-component draw), and a *build* that turns the first K drawn items into parameters.
-
-
-def _params_from_responsibilities(X, w, resp, n_active, structure_index) -> GMMParams:
-    """:func:`ppl_gmm.fit.init.params_from_responsibilities` for `n_active` live columns of resp.
-
-    The same M-step (ML weights and means, covariances under the default prior), with
-    the prior's scale and the shared structures' denominators counting the live K, not the
-    padded width.
-    """
-    d = X.shape[1]
-    k = resp.shape[1]
-    stats = statistics_from_responsibilities(X, w, resp)
-    counts = stats.counts
-    moments = moments_from_statistics(stats)
-    prior = Prior().resolve(n_components=k, n_features=d)
-    prior = prior._replace(
-        mean=weighted_mean(X, w),
-        scale=weighted_covariance(X, w) / n_active ** (2.0 / d),
-    )
-    params = _m_step_any(moments, structure_index, prior, jnp.zeros(d, X.dtype), n_active)
-    return params._replace(weights=counts / jnp.sum(counts), means=moments.mean)
-
-
-def _build_kmeans_plus_plus(centres, X, w, n_active, mask, structure_index):
-    # Dead centres become copies of centre 0; argmin breaks the exact ties to index 0.
-    centres = jnp.where(mask[:, None], centres, centres[0])
-    resp = jax.nn.one_hot(nearest_centre(X, centres), mask.shape[0], dtype=X.dtype)
-    return _params_from_responsibilities(X, w, resp, n_active, structure_index)
-
-
-def _build_random_from_data(rows, X, w, n_active, mask, structure_index):
-    # rows: K_max distinct data rows (:func:`ppl_gmm.fit.kmeans.random_rows_centres`), the means.
-    d = X.shape[1]
-    covariance = _switch(structure_index, lambda name, c: project_covariance(c, name),
-                         weighted_covariance(X, w))
-    covariance = covariance / n_active ** (2.0 / d)
-    weights = jnp.ones(mask.shape[0], X.dtype) / n_active
-    return GMMParams(weights, rows, jnp.broadcast_to(covariance, (mask.shape[0], d, d)))
-
-
-_INITIALISERS = {
-    "kmeans++": (kmeans_plus_plus_centres, _build_kmeans_plus_plus),
-    "random_from_data": (random_rows_centres, _build_random_from_data),
-}
 
 
 # ------------------------------------------------------------------ the loop
@@ -138,7 +72,7 @@ def masked_em_kernel(problem: EMProblem, mask, structure_index):
         params = _m_step_any(moments, structure_index, None, problem.reg_covar, n_active)
         return masked(params, mask)
 
-    return gaussian_em_kernel(problem, update=update)
+    return gaussian_em_kernel(problem._replace(component_mask=mask), update=update)
 
 
 class CellFit(NamedTuple):
@@ -198,11 +132,17 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, *, max_
     d = problem.X_blocks.shape[-1]
     X = problem.X_blocks.reshape(-1, d)
     w = problem.w_blocks.reshape(-1)
-    draw, build = _INITIALISERS[init]
     mask = jnp.arange(k_max) < n_active
 
+    def m_step_at(moments, index, prior, reg_covar, n_components):
+        return _m_step_any(moments, index, prior, reg_covar, n_components)
+
+    def project_at(covariance, index):
+        return _switch(index, lambda name, c: project_covariance(c, name), covariance)
+
     def starting_point(key):
-        start = build(draw(key, X, w, k_max), X, w, n_active, mask, structure_index)
+        start = padded_initial_params(init, key, X, w, n_active, mask, structure_index,
+                                      m_step_at, project_at)
         # Regularised as fit_em's initial M-step is (ppl_gmm.fit.driver._regularised).
         start = start._replace(covariances=start.covariances + jnp.diag(problem.reg_covar))
         return masked(start, mask)

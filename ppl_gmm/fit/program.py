@@ -1,0 +1,310 @@
+"""The one compiled program of a fit, and the shape buckets that let a new fit reuse it.
+
+Compiling is latency a notebook user waits for (about a second per program on a CPU),
+so `fit_em` runs one program: the initialisation from the seed, EM for one start or all
+restarts, the choice of the best restart and the final E-step. Everything before it
+(validation, the coordinates, the padding, the prior's defaults) is NumPy on the host;
+everything after it is NumPy too.
+
+The program depends on shapes, so the shapes are padded into buckets
+(:func:`layout`), and the numbers that would otherwise be shapes are traced:
+
+- **rows**: up to one block, the rows are padded to a power of two (at least
+  ``MIN_BLOCK_ROWS``); above, into whole blocks whose count is padded to 1, 2, 3, 4, 6,
+  8, 12, 16, ... (at most 1.5 times the data) and the E-step skips the blocks that
+  hold only padding (:attr:`ppl_gmm.engine.kernel.EMProblem.n_blocks`). Padding rows
+  have weight 0, as the last block's always had.
+- **components**: on small problems (at most ``PADDED_COMPONENTS`` components and
+  ``PADDING_BUDGET`` design entries per component, so the dead components cost well
+  under a millisecond per iteration) K is padded to ``PADDED_COMPONENTS`` with dead
+  components (:attr:`ppl_gmm.engine.kernel.EMProblem.component_mask`), for maximum
+  likelihood with the initialisers whose draws do not depend on K
+  (:data:`ppl_gmm.fit.init.PADDABLE_INITIALISERS`) or an explicit start. Larger
+  problems compile their own K: the compilation is then small next to the fit.
+- **iterations**: ``max_iter`` is traced; the trace buffers hold ``MIN_TRACE_LENGTH``
+  entries, or the next power of two above max_iter (:func:`trace_length`).
+
+Padding never changes a result beyond rounding: padding rows and dead components
+contribute exact zeros to every sum, and the initialisers' draws do not depend on the
+padding (JAX's partitionable random keys).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..engine.gaussian import design_width
+from ..engine.kernel import (
+    EMProblem,
+    EMState,
+    EMTrace,
+    gaussian_em_kernel,
+    live_count,
+    masked,
+    objective_change,
+)
+from ..engine.schedule import run_restarts, run_single
+from ..engine.statistics import block_responsibilities
+from ..params import GMMParams
+from .init import PADDABLE_INITIALISERS, get_initialiser, padded_initial_params
+from .restarts import restart_keys
+
+#: The fewest rows a block is padded to (smaller data share this program).
+MIN_BLOCK_ROWS = 1024
+#: K is padded to this many components on small problems, so any K up to it shares one
+#: compiled program.
+PADDED_COMPONENTS = 16
+#: Padding K is allowed while (rows after padding) x (design row width) stays below this:
+#: the dead components then cost at most 4 x 16 x 2^18 flops (about 0.3 ms) per iteration.
+PADDING_BUDGET = 2**18
+#: The shortest trace buffer: every max_iter below it (the default 1000 included) shares
+#: one program; the buffers are a few kB.
+MIN_TRACE_LENGTH = 1024
+
+
+def _next_power_of_two(n: int) -> int:
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def block_count_bucket(n_blocks: int) -> int:
+    """The smallest of 1, 2, 3, 4, 6, 8, 12, 16, 24, ... at least `n_blocks`."""
+    power = _next_power_of_two(n_blocks)
+    three_quarters = 3 * power // 4
+    return three_quarters if power >= 4 and three_quarters >= n_blocks else power
+
+
+class Layout(NamedTuple):
+    """How n rows and K components are padded (all host integers).
+
+    Attributes
+    ----------
+    block : int
+        Rows per block.
+    n_blocks : int
+        Blocks holding data (the E-step visits these).
+    padded_blocks : int
+        Blocks allocated (a bucket, >= n_blocks).
+    width : int
+        Components carried (K, or ``PADDED_COMPONENTS`` with dead ones).
+    masked : bool
+        Whether the components carry a live mask (K padded; also K = PADDED_COMPONENTS,
+        so that it shares the program of the smaller K).
+    """
+
+    block: int
+    n_blocks: int
+    padded_blocks: int
+    width: int
+    masked: bool = False
+
+
+def layout(n: int, d: int, n_components: int, block_size: int, pad_components: bool,
+           pad: bool = True) -> Layout:
+    """The padded shapes of a fit of n rows, d features, K components.
+
+    `pad_components` says whether K may be padded (maximum likelihood with a paddable
+    start); ``pad=False`` gives the exact shapes (one block of n rows up to
+    `block_size`, no padded blocks, K itself), which the tests compare against.
+    """
+    if not pad:
+        block = min(block_size, n)
+        n_blocks = -(-n // block)
+        return Layout(block, n_blocks, n_blocks, n_components, False)
+    if n <= block_size:
+        block = min(block_size, max(MIN_BLOCK_ROWS, _next_power_of_two(n)))
+        n_blocks = 1
+    else:
+        block = block_size
+        n_blocks = -(-n // block)
+    padded_blocks = block_count_bucket(n_blocks)
+    if (pad_components and n_components <= PADDED_COMPONENTS
+            and padded_blocks * block * design_width(d) <= PADDING_BUDGET):
+        return Layout(block, n_blocks, padded_blocks, PADDED_COMPONENTS, True)
+    return Layout(block, n_blocks, padded_blocks, n_components, False)
+
+
+def trace_length(max_iter: int) -> int:
+    """Trace buffer entries for `max_iter` iterations: a power of two > max_iter."""
+    return max(MIN_TRACE_LENGTH, _next_power_of_two(max_iter + 1))
+
+
+def pad_components(params: GMMParams, width: int) -> GMMParams:
+    """Append dead components (weight 0, mean 0, identity covariance) up to `width`.
+
+    Works on NumPy arrays with or without a leading restart axis.
+    """
+    k = params.weights.shape[-1]
+    if width == k:
+        return params
+    lead = params.weights.shape[:-1]
+    d = params.means.shape[-1]
+    extra = width - k
+    eye = np.broadcast_to(np.eye(d), (*lead, extra, d, d))
+    return GMMParams(
+        np.concatenate([params.weights, np.zeros((*lead, extra))], axis=-1),
+        np.concatenate([params.means, np.zeros((*lead, extra, d))], axis=-2),
+        np.concatenate([params.covariances, eye], axis=-3),
+    )
+
+
+def can_pad_components(init, prior) -> bool:
+    """Whether a fit with this start and prior may carry dead components.
+
+    Under a prior the resolved hyperparameters and the log prior depend on K, so those
+    fits compile their own K.
+    """
+    if prior is not None:
+        return False
+    return not isinstance(init, str) or init in PADDABLE_INITIALISERS
+
+
+class FitOutput(NamedTuple):
+    """What the fit program returns (device arrays; internal coordinates, padded).
+
+    Attributes
+    ----------
+    start : GMMParams
+        The starting point(s), leading restart axis when n_init > 1.
+    state : EMState
+        The final state(s).
+    trace : EMTrace
+        The trace buffers, ``trace_length`` entries (per restart).
+    best : int scalar
+        The restart chosen (0 for one run): the highest objective among those that did
+        not fail, -1 if all failed.
+    responsibilities : (rows, width)
+        r_ik of the chosen restart at its final parameters (padding rows included).
+    last_change : (2,)
+        |objective_T - objective_{T-1}| of the chosen restart and the scale the
+        stopping rule divides it by (:func:`ppl_gmm.engine.kernel.objective_change`).
+    """
+
+    start: GMMParams
+    state: EMState
+    trace: EMTrace
+    best: jnp.ndarray
+    responsibilities: jnp.ndarray
+    last_change: jnp.ndarray
+
+
+def _regularised(params: GMMParams, problem: EMProblem) -> GMMParams:
+    """An initialiser's covariances plus `reg_covar` on the diagonal (any leading axes).
+
+    The initialisers are an initial M-step, so they are regularised as every M-step is
+    (as scikit-learn does): with a constant column and reg_covar > 0 EM then starts.
+    """
+    return params._replace(covariances=params.covariances + jnp.diag(problem.reg_covar))
+
+
+def with_fixed_covariance(params: GMMParams, problem: EMProblem) -> GMMParams:
+    """Starting points with the fixed covariance, when there is one (any leading axes)."""
+    if problem.fixed_covariance is None:
+        return params
+    return params._replace(covariances=jnp.broadcast_to(problem.fixed_covariance,
+                                                        jnp.shape(params.covariances)))
+
+
+def drawn_start(problem: EMProblem, key, n_active, init: str, covariance_type: str,
+                width: int) -> GMMParams:
+    """Initialiser `init`'s start from `key`, in internal coordinates, padded to `width`."""
+    d = problem.X_blocks.shape[-1]
+    X = problem.X_blocks.reshape(-1, d)
+    w = problem.w_blocks.reshape(-1)
+    if problem.component_mask is None:
+        start = get_initialiser(init)(key, X, w, width, covariance_type)
+    else:
+        start = padded_initial_params(init, key, X, w, n_active, problem.component_mask,
+                                      covariance_type)
+    return masked(_regularised(start, problem), problem.component_mask)
+
+
+def starting_points(problem: EMProblem, start, seed, init, covariance_type: str,
+                    n_init: int, width: int) -> GMMParams:
+    """The start of each restart: `start` as given (init None), else drawn from the seed."""
+    if init is not None:
+        n_active = live_count(problem, width)
+        if n_init == 1:
+            start = drawn_start(problem, jax.random.key(seed), n_active, init,
+                                covariance_type, width)
+        else:
+            start = jax.vmap(lambda key: drawn_start(problem, key, n_active, init,
+                                                     covariance_type, width))(
+                restart_keys(seed, n_init))
+    return with_fixed_covariance(start, problem)
+
+
+@functools.partial(jax.jit, static_argnames=("covariance_type", "variant", "init", "n_init",
+                                             "lanes", "trace_length", "width"))
+def fit_program(problem: EMProblem, start, seed, max_iter, *, covariance_type: str,
+                variant: str, init, n_init: int, lanes: int, trace_length: int,
+                width: int) -> FitOutput:
+    """A whole fit: starting points, EM, the best restart, its responsibilities.
+
+    Parameters
+    ----------
+    problem : EMProblem
+        Padded (:func:`layout`); ``component_mask`` set when K is padded.
+    start : GMMParams or None
+        Explicit starting point(s) (internal coordinates, padded), or None with `init`.
+    seed : int scalar
+    max_iter : int scalar
+        Traced: one program serves every max_iter below `trace_length`.
+    covariance_type, variant : str
+    init : str or None
+        The initialiser drawn inside the program (None: `start` is given).
+    n_init, lanes : int
+        Restarts and how many advance together (:func:`ppl_gmm.engine.schedule.run_restarts`).
+    trace_length : int
+        Trace buffer entries, > max_iter.
+    width : int
+        Components carried (:attr:`Layout.width`).
+    """
+    start = starting_points(problem, start, seed, init, covariance_type, n_init, width)
+    kernel = gaussian_em_kernel(problem, covariance_type, variant)
+    if n_init == 1:
+        state, trace = run_single(kernel, start, max_iter, trace_length)
+        best = jnp.where(state.failed_component < 0, 0, -1)
+        chosen_state, chosen_trace = state, trace
+    else:
+        state, trace = run_restarts(kernel, start, max_iter, lanes, trace_length)
+        usable = (state.failed_component < 0) & jnp.isfinite(state.objective)
+        best = jnp.where(jnp.any(usable),
+                         jnp.argmax(jnp.where(usable, state.objective, -jnp.inf)), -1)
+        pick = jnp.maximum(best, 0)
+        chosen_state = jax.tree.map(lambda a: a[pick], state)
+        chosen_trace = jax.tree.map(lambda a: a[pick], trace)
+    responsibilities = block_responsibilities(problem.X_blocks, chosen_state.params)
+    t = chosen_state.iteration
+    change, scale = objective_change(problem, chosen_trace.objective[t],
+                                     chosen_trace.objective[jnp.maximum(t - 1, 0)])
+    return FitOutput(start, state, trace, best, responsibilities, jnp.stack([change, scale]))
+
+
+@functools.partial(jax.jit, static_argnames=("covariance_type", "init", "n_init", "width"))
+def start_program(problem: EMProblem, seed, *, covariance_type: str, init: str, n_init: int,
+                  width: int) -> GMMParams:
+    """The starting points `fit_program` draws, alone (for :func:`ppl_gmm.initial_parameters`)."""
+    return starting_points(problem, None, seed, init, covariance_type, n_init, width)
+
+
+__all__ = [
+    "MIN_BLOCK_ROWS",
+    "PADDED_COMPONENTS",
+    "PADDING_BUDGET",
+    "FitOutput",
+    "Layout",
+    "block_count_bucket",
+    "can_pad_components",
+    "fit_program",
+    "layout",
+    "pad_components",
+    "start_program",
+    "starting_points",
+    "trace_length",
+    "with_fixed_covariance",
+]
