@@ -529,8 +529,8 @@ def initial_parameters(X, n_components: int, *, init="kmeans++", seed: int = 0,
         start = start_program(problem, seed, covariance_type=canonical_name(covariance_type),
                               init=init, n_init=n_init, width=width)
     else:
-        start = with_fixed_covariance(_explicit_start(init, problem, X, k, seed, n_init, covariance_type),
-                                       problem)
+        start = _explicit_start(init, problem, X, k, seed, n_init, covariance_type)
+        start = with_fixed_covariance(start, problem)
     # params_to_user broadcasts over a leading restart axis.
     return problem.coordinates.params_to_user(live_components(
         GMMParams(*jax.device_get(start)), k))
