@@ -24,7 +24,9 @@ def load_faithful() -> np.ndarray:
 
 def make_synthetic(n_samples: int, n_components: int, n_features: int = 2, *, prior=None,
                    covariance_type: str = "full", seed: int = 0):
-    """Draw data from the prior predictive of `gmm_model` (:func:`sample_prior_predictive`).
+    """Draw data from the prior predictive of `gmm_model`.
+
+    A thin front for :func:`ppl_gmm.ppl.sampling.sample_prior_predictive`.
 
     Returns
     -------
