@@ -12,8 +12,9 @@ when it is imported, with these rules:
 - otherwise the cache lives in your user cache directory,
   ``platformdirs.user_cache_dir("ppl_gmm")/jax`` (``~/.cache/ppl_gmm/jax`` on Linux),
   or in the directory named by ``PPL_GMM_COMPILATION_CACHE``;
-- ``PPL_GMM_COMPILATION_CACHE=0`` (or ``off``, ``false``, ``no``) turns it off: nothing is
-  written. Set it before importing ppl_gmm.
+- ``PPL_GMM_COMPILATION_CACHE=0`` (or ``off``, ``false``, ``no``) turns it off, a cache you
+  configured for JAX included: nothing is read or written. Set it before importing
+  ppl_gmm.
 
 Only programs that took at least ``MIN_COMPILE_SECONDS`` to compile are stored, so the
 cache holds the fit programs, not every small array operation. JAX reads the settings
@@ -57,6 +58,7 @@ def configure_from_environment() -> str | None:
     """
     setting = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
     if setting.lower() in _OFF:
+        jax.config.update("jax_enable_compilation_cache", False)
         return None
     if _user_configured():
         return cache_directory()
