@@ -120,10 +120,10 @@ def test_one_fit_is_one_program_and_a_new_n_k_max_iter_or_sample_compiles_nothin
         faithful, count_compilations):
     """The latency a notebook user feels: after one fit, refitting other rows (a new n), a
     new K <= 16, a new max_iter or tol, and sample(n) for a new n compile nothing."""
-    program.fit_program.clear_cache()
+    program.clear_compiled()
     before = len(count_compilations)
     pg.fit_em(faithful, 2, seed=0)
-    assert program.fit_program._cache_size() == 1
+    assert program.compiled_count() == 1
     assert len(count_compilations) - before == 1  # the whole fit is one program
     compiled = len(count_compilations)
     rng = np.random.default_rng(1)

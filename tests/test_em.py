@@ -6,9 +6,8 @@ import pytest
 from sklearn.mixture import GaussianMixture
 
 import ppl_gmm as pg
-from ppl_gmm.engine import statistics
 from ppl_gmm.fit import driver as fit_module
-from ppl_gmm.fit import program
+from ppl_gmm.fit import estep_choice, program
 
 STRUCTURES = pg.COVARIANCE_TYPES  # every registered structure, mclust's EII and EEI too
 SKLEARN_TYPES = ("full", "diag", "spherical", "tied")  # the ones scikit-learn fits
@@ -144,21 +143,45 @@ def test_block_size_changes_only_rounding(drawn):
 
 
 def test_design_rows_built_per_block_give_the_stored_fit(drawn, monkeypatch):
-    # Above STORED_DESIGN_BYTES the E-step builds each block's design rows from X instead
-    # of reading them stored: the same arithmetic on the same rows, so the same fit.
+    # The E-step builds each block's design rows in cache unless reading them stored was
+    # measured faster: the same arithmetic on the same rows, so the same fit.
     X = drawn[0]
-    stored = pg.fit_em(X, 3, seed=5, max_iter=40, tol=0.0, block_size=64)
-    problem = fit_module.make_problem(X, 3, "full", None, 0.0, 0.0, 64)
-    assert statistics.with_design_rows(problem).F_blocks is not None
-    monkeypatch.setattr(statistics, "STORED_DESIGN_BYTES", 0)
-    assert statistics.with_design_rows(problem).F_blocks is None
-    program.fit_program.clear_cache()  # the stored rows are decided while tracing
     per_block = pg.fit_em(X, 3, seed=5, max_iter=40, tol=0.0, block_size=64)
+    problem = fit_module.make_problem(X, 3, "full", None, 0.0, 0.0, 64)
+    assert not estep_choice.stores_design_rows(problem, 3)  # small: never measured
+    # Measure even this small problem, and take the stored rows whatever the timings.
+    monkeypatch.setattr(estep_choice, "MEASURED_ABOVE_BYTES", 0)
+    monkeypatch.setattr(estep_choice, "MARGIN", -1e9)
+    monkeypatch.setattr(estep_choice, "_CHOICES", {})
+    assert estep_choice.stores_design_rows(problem, 3)
+    stored = pg.fit_em(X, 3, seed=5, max_iter=40, tol=0.0, block_size=64)
     assert per_block.n_iter == stored.n_iter
     for a, b in zip(stored.params, per_block.params, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(per_block.history.objective, stored.history.objective,
                                rtol=1e-13)
+
+
+def test_the_e_step_is_chosen_by_measurement_once_per_shape(drawn, monkeypatch):
+    X = drawn[0]
+    problem = fit_module.make_problem(X, 3, "full", None, 0.0, 0.0, 64)
+    built, stored = estep_choice.time_e_steps(problem, 3, repeats=3)
+    assert 0 < built < 1 and 0 < stored < 1
+    monkeypatch.setattr(estep_choice, "MEASURED_ABOVE_BYTES", 0)
+    monkeypatch.setattr(estep_choice, "_CHOICES", {})
+    monkeypatch.setattr(estep_choice, "MARGIN", 1.0)  # stored would have to take no time
+    assert not estep_choice.stores_design_rows(problem, 3)
+    assert list(estep_choice._CHOICES.values()) == [False]
+    monkeypatch.setattr(estep_choice, "MARGIN", -1e9)  # remembered: not measured again
+    assert not estep_choice.stores_design_rows(problem, 3)
+    estep_choice.clear_choices()
+    assert estep_choice.stores_design_rows(problem, 3)
+    # Above the memory cap the rows are built whatever the measurement would say.
+    monkeypatch.setattr(estep_choice, "STORED_DESIGN_BYTES",
+                        estep_choice.stored_design_bytes(problem) - 1)
+    estep_choice.clear_choices()
+    assert not estep_choice.stores_design_rows(problem, 3)
+    assert estep_choice._CHOICES == {}
 
 
 def test_same_seed_same_fit_other_seed_other_start(faithful):
@@ -173,10 +196,10 @@ def test_same_seed_same_fit_other_seed_other_start(faithful):
 def test_refitting_same_shapes_does_not_recompile(faithful):
     pg.fit_em(faithful, 2, seed=0)
     pg.fit_em(faithful, 2, seed=0, tol=1e-6)
-    before = program.fit_program._cache_size()
+    before = program.compiled_count()
     pg.fit_em(faithful[::-1], 2, seed=3, tol=1e-6, max_iter=1000, prior=None)
     pg.fit_em(faithful * 2.0, 2, seed=1)
-    assert program.fit_program._cache_size() == before
+    assert program.compiled_count() == before
 
 
 def test_responsibilities_are_the_posterior_memberships(faithful):

@@ -211,14 +211,14 @@ def test_repeated_fits_and_predictions_do_not_recompile(faithful):
     from ppl_gmm.fit import program
 
     GaussianMixture(3, random_state=0).fit(faithful).score_samples(faithful[:129])
-    fits = program.fit_program._cache_size()
+    fits = program.compiled_count()
     scores = component_log_joint_jit._cache_size()
     # Another seed and tolerance are data to the compiled loop, not a new program; row
     # counts 129..256 share one padded scoring program.
     est = GaussianMixture(3, random_state=1, tol=1e-3).fit(faithful)
     for n in (129, 200, 256):
         est.score_samples(faithful[:n])
-    assert program.fit_program._cache_size() == fits
+    assert program.compiled_count() == fits
     assert component_log_joint_jit._cache_size() == scores
 
 

@@ -78,7 +78,7 @@ def test_dead_components_never_receive_weight(faithful):
                                   pad_components=True)
     width = driver.width_of(problem, k)
     assert width == program.PADDED_COMPONENTS
-    output = jax.device_get(program.fit_program(
+    output = jax.device_get(program.FIT_PROGRAMS["optimised"](
         problem, None, 0, 200, covariance_type="full", variant="soft", init="kmeans++",
         n_init=3, lanes=3, trace_length=program.trace_length(200), width=width))
     assert np.all(output.start.weights[:, k:] == 0.0)

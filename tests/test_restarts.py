@@ -57,7 +57,7 @@ def test_best_of_n_init_is_never_worse_than_a_single_fit(drawn):
 
 
 def batched_programs():
-    return program.fit_program._cache_size()
+    return program.compiled_count()
 
 
 @pytest.mark.parametrize("lanes", [None, 5], ids=["default", "lockstep"])

@@ -215,8 +215,8 @@ def still_running(state, max_iter: int):
 
 
 def gaussian_em_kernel(problem: EMProblem, covariance_type="full", variant: str = "soft",
-                       e_step: Callable = block_e_step, update: Callable | None = None
-                       ) -> EMKernel:
+                       e_step: Callable = block_e_step, update: Callable | None = None,
+                       store_design_rows: bool = False) -> EMKernel:
     """The EM kernel of a Gaussian mixture on `problem`.
 
     Parameters
@@ -232,8 +232,13 @@ def gaussian_em_kernel(problem: EMProblem, covariance_type="full", variant: str 
         ``(moments, previous params) -> params``, replacing the default M-step
         :func:`ppl_gmm.engine.mstep.m_step` of `covariance_type` under the problem's
         prior, `reg_covar` and fixed covariance.
+    store_design_rows : bool
+        With :func:`block_e_step`: compute the design rows once per program and read them
+        in every E-step (when they fit in ``STORED_DESIGN_BYTES``), instead of building
+        each block's in cache (memory traffic O(n d) per iteration, the default). Which
+        is faster depends on the machine (:mod:`ppl_gmm.fit.estep_choice` measures it).
     """
-    if e_step is block_e_step:  # its design rows, stored once per program when they fit
+    if store_design_rows and e_step is block_e_step:
         problem = with_design_rows(problem)
     mask = problem.component_mask
     if update is None:

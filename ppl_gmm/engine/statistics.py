@@ -46,10 +46,10 @@ from .gaussian import (
     unpack_symmetric,
 )
 
-#: The design rows (d(d+1)/2 + d + 1 float64 per row) are stored for the whole fit when
-#: they take at most this many bytes, and built block by block in every E-step above it,
-#: so memory stays O(n d) for large n or d (stored they would take 2.6 GB at n = 10^6,
-#: d = 24, and 40 GB at d = 100).
+#: The design rows (d(d+1)/2 + d + 1 float64 per row) may be stored for a whole fit, when
+#: reading them was measured faster than building each block's in cache
+#: (:mod:`ppl_gmm.fit.estep_choice`), only up to this many bytes, so memory stays O(n d)
+#: for large n or d (stored they would take 2.6 GB at n = 10^6, d = 24, and 40 GB at d = 100).
 STORED_DESIGN_BYTES = 2**31
 
 

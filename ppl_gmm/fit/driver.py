@@ -49,11 +49,12 @@ from ..engine.schedule import default_lanes
 from ..params import EMHistory, EMResult, FitOptions, GMMParams
 from ..prior import resolve_prior
 from ..structures.registry import canonical_name, get_structure
+from .estep_choice import stores_design_rows
 from .init import batched_initial_params, get_initialiser
 from .program import (
     Layout,
     can_pad_components,
-    fit_program,
+    compiled_fit_program,
     layout,
     pad_components,
     start_program,
@@ -239,9 +240,10 @@ def fit_em(
         reg_covar > 0 the update is no longer the exact maximiser, and the objective
         may fall by amounts of order reg_covar.
     block_size : int
-        Rows per block of the E-step. The design rows of the whole data set are stored
-        while they take at most ``STORED_DESIGN_BYTES`` (2 GiB) and built block by block
-        above that, so memory stays O(n d + block_size (K + d^2)).
+        Rows per block of the E-step. Each block's design rows are built in cache, so
+        memory stays O(n d + block_size (K + d^2)); between 256 MiB and
+        ``STORED_DESIGN_BYTES`` (2 GiB) of design rows, storing them instead is measured
+        once per process and used when faster (:mod:`ppl_gmm.fit.estep_choice`).
     n_init : int
         Number of restarts, run as one batched computation (``jax.vmap`` of the EM loop
         over starting points, :mod:`ppl_gmm.fit.restarts`). The result is the restart with
@@ -330,10 +332,11 @@ def fit_em(
         named, start = init, None
     else:
         named, start = None, _explicit_start(init, problem, X, k, seed, n_init, covariance_type)
-    output = jax.device_get(fit_program(
+    width = width_of(problem, k)
+    output = jax.device_get(compiled_fit_program(problem, width)(
         problem, start, seed, max_iter, covariance_type=covariance_type, variant=variant,
         init=named, n_init=n_init, lanes=lanes, trace_length=trace_length(max_iter),
-        width=width_of(problem, k)))
+        width=width, store_design_rows=stores_design_rows(problem, width)))
     state, trace, start, restarts = _chosen_run(output, problem, k, covariance_type, n_init,
                                                 seed)
     n_iter = int(state.iteration)

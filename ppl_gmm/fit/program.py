@@ -62,6 +62,17 @@ PADDED_COMPONENTS = 16
 #: Padding K is allowed while (rows after padding) x (design row width) stays below this:
 #: the dead components then cost at most 4 x 16 x 2^18 flops (about 0.3 ms) per iteration.
 PADDING_BUDGET = 2**18
+#: XLA:CPU options of every fit program. The loop emitters compile the fit program in
+#: about 0.9 s where the newer fusion emitters take 1.6 s (jaxlib 0.10, 2-core machine),
+#: and the EM iterations run as fast (benchmarks/bench_em.py).
+COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+#: Options of the programs of small fits, where compiling is all a user waits for: no
+#: LLVM optimisation saves another ~0.5 s of compiling; the iterations run ~3x slower,
+#: which at these sizes is well under a millisecond each.
+QUICK_COMPILER_OPTIONS = {**COMPILER_OPTIONS, "xla_backend_optimization_level": 0}
+#: A fit's program is compiled quickly (``QUICK_COMPILER_OPTIONS``) when its padded
+#: rows x components x design row width is at most this.
+QUICK_COMPILE_WORK = 2**20
 #: The shortest trace buffer: every max_iter below it (the default 1000 included) shares
 #: one program; the buffers are a few kB.
 MIN_TRACE_LENGTH = 1024
@@ -238,11 +249,9 @@ def starting_points(problem: EMProblem, start, seed, init, covariance_type: str,
     return with_fixed_covariance(start, problem)
 
 
-@functools.partial(jax.jit, static_argnames=("covariance_type", "variant", "init", "n_init",
-                                             "lanes", "trace_length", "width"))
 def fit_program(problem: EMProblem, start, seed, max_iter, *, covariance_type: str,
                 variant: str, init, n_init: int, lanes: int, trace_length: int,
-                width: int) -> FitOutput:
+                width: int, store_design_rows: bool = False) -> FitOutput:
     """A whole fit: starting points, EM, the best restart, its responsibilities.
 
     Parameters
@@ -263,9 +272,12 @@ def fit_program(problem: EMProblem, start, seed, max_iter, *, covariance_type: s
         Trace buffer entries, > max_iter.
     width : int
         Components carried (:attr:`Layout.width`).
+    store_design_rows : bool
+        Which in-memory E-step (:func:`ppl_gmm.engine.kernel.gaussian_em_kernel`).
     """
     start = starting_points(problem, start, seed, init, covariance_type, n_init, width)
-    kernel = gaussian_em_kernel(problem, covariance_type, variant)
+    kernel = gaussian_em_kernel(problem, covariance_type, variant,
+                                store_design_rows=store_design_rows)
     if n_init == 1:
         state, trace = run_single(kernel, start, max_iter, trace_length)
         best = jnp.where(state.failed_component < 0, 0, -1)
@@ -285,7 +297,38 @@ def fit_program(problem: EMProblem, start, seed, max_iter, *, covariance_type: s
     return FitOutput(start, state, trace, best, responsibilities, jnp.stack([change, scale]))
 
 
-@functools.partial(jax.jit, static_argnames=("covariance_type", "init", "n_init", "width"))
+_STATIC = ("covariance_type", "variant", "init", "n_init", "lanes", "trace_length", "width",
+           "store_design_rows")
+#: The two compilations of :func:`fit_program`: optimised, and quick for small fits.
+FIT_PROGRAMS = {
+    "optimised": jax.jit(fit_program, static_argnames=_STATIC,
+                         compiler_options=COMPILER_OPTIONS),
+    "quick": jax.jit(fit_program, static_argnames=_STATIC,
+                     compiler_options=QUICK_COMPILER_OPTIONS),
+}
+
+
+def compiled_fit_program(problem: EMProblem, width: int):
+    """The jitted :func:`fit_program` for this problem's shapes: ``"quick"`` when the
+    padded rows x `width` x design row width is at most ``QUICK_COMPILE_WORK``."""
+    blocks, rows, d = problem.X_blocks.shape
+    work = blocks * rows * width * design_width(d)
+    return FIT_PROGRAMS["quick" if work <= QUICK_COMPILE_WORK else "optimised"]
+
+
+def compiled_count() -> int:
+    """How many fit programs this process holds compiled (both kinds)."""
+    return sum(jitted._cache_size() for jitted in FIT_PROGRAMS.values())
+
+
+def clear_compiled() -> None:
+    """Drop the compiled fit programs (the next fit traces and compiles again)."""
+    for jitted in FIT_PROGRAMS.values():
+        jitted.clear_cache()
+
+
+@functools.partial(jax.jit, static_argnames=("covariance_type", "init", "n_init", "width"),
+                   compiler_options=QUICK_COMPILER_OPTIONS)
 def start_program(problem: EMProblem, seed, *, covariance_type: str, init: str, n_init: int,
                   width: int) -> GMMParams:
     """The starting points `fit_program` draws, alone (for :func:`ppl_gmm.initial_parameters`)."""
@@ -293,13 +336,20 @@ def start_program(problem: EMProblem, seed, *, covariance_type: str, init: str, 
 
 
 __all__ = [
+    "COMPILER_OPTIONS",
+    "FIT_PROGRAMS",
     "MIN_BLOCK_ROWS",
     "PADDED_COMPONENTS",
     "PADDING_BUDGET",
+    "QUICK_COMPILER_OPTIONS",
+    "QUICK_COMPILE_WORK",
     "FitOutput",
     "Layout",
     "block_count_bucket",
     "can_pad_components",
+    "clear_compiled",
+    "compiled_count",
+    "compiled_fit_program",
     "fit_program",
     "layout",
     "pad_components",
