@@ -192,3 +192,24 @@ def test_every_schedule_runs_any_kernel_to_the_same_end(faithful):
             assert int(states.iteration[r]) == int(single.iteration)
             np.testing.assert_allclose(states.centres[r], single.centres, rtol=1e-12)
     assert len({int(s.iteration) for s in alone}) > 1  # restarts of different lengths
+
+
+def test_a_fit_leaves_the_garbage_collector_as_it_found_it(faithful):
+    """The fit pauses Python's collector while it traces and compiles (first-fit latency)
+    and puts it back: on stays on, off stays off, also when the fit raises."""
+    import gc
+
+    assert gc.isenabled()
+    pg.fit_em(faithful, 2, seed=0)
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="max_iter"):
+        with program.garbage_collection_paused():
+            assert not gc.isenabled()
+            pg.fit_em(faithful, 2, max_iter=-1)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        pg.fit_em(faithful, 2, seed=0)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

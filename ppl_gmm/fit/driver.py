@@ -55,6 +55,7 @@ from .program import (
     Layout,
     can_pad_components,
     compiled_fit_program,
+    garbage_collection_paused,
     layout,
     pad_components,
     start_program,
@@ -333,10 +334,13 @@ def fit_em(
     else:
         named, start = None, _explicit_start(init, problem, X, k, seed, n_init, covariance_type)
     width = width_of(problem, k)
-    output = jax.device_get(compiled_fit_program(problem, width)(
-        problem, start, seed, max_iter, covariance_type=covariance_type, variant=variant,
-        init=named, n_init=n_init, lanes=lanes, trace_length=trace_length(max_iter),
-        width=width, store_design_rows=stores_design_rows(problem, width)))
+    store_design_rows = stores_design_rows(problem, width)
+    with garbage_collection_paused():
+        output = jax.device_get(compiled_fit_program(problem, width)(
+            problem, start, seed, max_iter, covariance_type=covariance_type,
+            variant=variant, init=named, n_init=n_init, lanes=lanes,
+            trace_length=trace_length(max_iter), width=width,
+            store_design_rows=store_design_rows))
     state, trace, start, restarts = _chosen_run(output, problem, k, covariance_type, n_init,
                                                 seed)
     n_iter = int(state.iteration)

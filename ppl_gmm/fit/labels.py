@@ -8,7 +8,6 @@ a reference by the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
 
 from ..params import GMMParams
 
@@ -27,6 +26,8 @@ def matching_cost(params, reference) -> np.ndarray:
         )
     pooled = np.einsum("k,kij->ij", np.asarray(reference.weights, np.float64),
                        np.asarray(reference.covariances, np.float64))
+    from scipy.linalg import cho_factor, cho_solve  # on first use: SciPy adds 0.2 s to import
+
     factor = cho_factor(pooled, lower=True)
     diff = ref_means[:, None, :] - means[None, :, :]
     solved = cho_solve(factor, diff.reshape(-1, diff.shape[-1]).T).T.reshape(diff.shape)

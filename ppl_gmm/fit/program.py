@@ -31,7 +31,9 @@ padding (JAX's partitionable random keys).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 from typing import NamedTuple
 
 import jax
@@ -316,6 +318,24 @@ def compiled_fit_program(problem: EMProblem, width: int):
     return FIT_PROGRAMS["quick" if work <= QUICK_COMPILE_WORK else "optimised"]
 
 
+@contextlib.contextmanager
+def garbage_collection_paused():
+    """Python's cyclic garbage collector off for the block (and back as it was after).
+
+    Tracing and lowering a fit program allocate some 10^5 short-lived Python objects, and
+    the collections they set off scan everything the process holds (JAX, NumPy, the
+    user's session): pausing it made a first fit in a fresh process about 0.1 s (10%)
+    faster. Running the compiled program allocates almost nothing.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def compiled_count() -> int:
     """How many fit programs this process holds compiled (both kinds)."""
     return sum(jitted._cache_size() for jitted in FIT_PROGRAMS.values())
@@ -351,6 +371,7 @@ __all__ = [
     "compiled_count",
     "compiled_fit_program",
     "fit_program",
+    "garbage_collection_paused",
     "layout",
     "pad_components",
     "start_program",
