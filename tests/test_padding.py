@@ -14,7 +14,7 @@ import ppl_gmm as pg
 from ppl_gmm.fit import driver, program
 
 
-def _exact_layout(n, d, k, block_size, pad_components, pad=True):
+def _exact_layout(n, d, k, block_size, pad_components, pad=True, n_init=1):
     return program.layout(n, d, k, block_size, pad_components, pad=False)
 
 
@@ -40,10 +40,12 @@ def _assert_same_fit(padded, exact):
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
 def test_rows_and_components_padded_give_the_unpadded_fit(faithful, monkeypatch,
                                                           covariance_type):
-    """272 rows padded to 1024 and K = 3 padded to 16: the same iterations and numbers."""
+    """272 rows padded to 1024 (4 blocks of 256, the E-step visits 2) and K = 3 padded
+    to 16: the same iterations and numbers."""
     problem = driver.make_problem(faithful, 3, covariance_type, None, 1e-6, 1e-8, 4096,
                                   None, pad_components=True)
-    assert problem.X_blocks.shape[:2] == (1, program.MIN_BLOCK_ROWS)  # padding happened
+    assert problem.X_blocks.shape[:2] == (4, 256)  # padding happened
+    assert int(problem.n_blocks) == 2
     assert driver.width_of(problem, 3) == program.PADDED_COMPONENTS
     padded, exact = _fit_both(monkeypatch, faithful, 3, covariance_type=covariance_type,
                               seed=2, tol=1e-10, max_iter=500)
@@ -62,6 +64,22 @@ def test_padded_blocks_and_restarts_give_the_unpadded_fit(monkeypatch):
     _assert_same_fit(padded, exact)
     np.testing.assert_allclose(padded.restarts.objective, exact.restarts.objective,
                                rtol=1e-12)
+
+
+def test_small_data_share_one_layout_and_restart_batches_keep_their_rows():
+    """Every n <= MIN_PADDED_ROWS gets the same padded shapes (one program), visiting only
+    the blocks with data; a restart batch of at most one block is not padded at all."""
+    shapes = {n: program.layout(n, 2, k, 4096, True) for n in (1, 200, 272, 1024)
+              for k in (1, 3, 16)}
+    assert {(s.block, s.padded_blocks, s.width) for s in shapes.values()} == {
+        (program.SMALL_BLOCK_ROWS, program.MIN_PADDED_ROWS // program.SMALL_BLOCK_ROWS,
+         program.PADDED_COMPONENTS)}
+    assert [program.layout(n, 2, 3, 4096, True).n_blocks for n in (1, 256, 257, 1024)] == [
+        1, 1, 2, 4]
+    batch = program.layout(272, 2, 3, 4096, False, n_init=32)
+    assert batch == program.Layout(272, 1, 1, 3, False)
+    assert program.layout(5000, 2, 3, 4096, False, n_init=32).padded_blocks == 2
+    assert not driver.can_pad_components("kmeans++", None, n_init=32)
 
 
 def test_a_prior_fit_pads_rows_only_and_matches(faithful, monkeypatch):

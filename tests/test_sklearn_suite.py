@@ -13,9 +13,11 @@ runs float64 and float32 (scikit-learn itself runs float32 only with
 SKLEARN_RUN_FLOAT32_TESTS=1; float32 in, float32 out is part of our contract), and
 ``global_random_seed`` is scikit-learn's default seed, 42.
 
-The selection keeps the file to about a minute on two cores: EM compiles one program
-per (structure, K, d, max_iter, n_init), so tests that need programs no other chosen
-test shares are left out for time, each with what covers the same ground instead.
+Every test that fits a GaussianMixture runs: since a fit compiles one program per
+(structure, d, n_init) bucket, shared by every n <= 1024, K <= 16 and max_iter, and
+`sample` compiles nothing per n, the whole module takes about a minute on two cores
+(it once compiled a program per (structure, K, d, max_iter, n_init) and left a dozen
+tests out for time).
 """
 
 import inspect
@@ -41,11 +43,22 @@ RUN = (
     "test_gaussian_mixture_precisions_init_diag",
     "test_warm_start",
     "test_convergence_detected_with_warm_start",
-    "test_gaussian_mixture_fit_predict",  # its max_iter=2 cases (see below)
+    "test_gaussian_mixture_fit_predict",
+    "test_sample",
+    "test_gaussian_mixture_attributes",
+    "test_gaussian_mixture_fit_predict_n_init",
+    "test_gaussian_mixture_fit",
+    "test_gaussian_mixture_fit_best_params",
+    "test_multiple_init",
+    "test_gaussian_mixture_single_component_stable",
+    "test_gaussian_mixture_n_parameters",
+    "test_bic_1d_1component",
+    "test_gaussian_mixture_aic_bic",
+    "test_monotonic_likelihood",
+    "test_fitted_precision_covariance_concistency",
 )
 
 _PRIVATE = "tests scikit-learn's private functions only; it never fits a GaussianMixture"
-_FOR_TIME = "left out for time (it compiles EM programs no other chosen test shares); "
 _WORDING = ("error/warning wording differs by design: ours names the user's argument and the "
             "fix; ")
 
@@ -99,42 +112,10 @@ NOT_RUN = {
         "end 1 ulp lower (-1.8326595171025795 vs ...792 for random_state=2), and the test "
         "compares lower_bound_ with >= (test_restarts.py::"
         "test_best_of_n_init_is_never_worse_than_a_single_fit allows the rounding)"),
-    "test_sample": (
-        "ppl_gmm.sample compiles once per n_samples, and the test draws 99 sizes "
-        "(over 200 s); sampling is checked by test_estimator.py::test_sample_and_verbose and "
-        "the 'Invalid value for 'n_samples'' wording is ours too"),
-    # Left out for time (all pass when run).
-    "test_gaussian_mixture_attributes": _FOR_TIME + "parameters round-trip through "
-                                        "get_params: check_estimator in test_estimator.py",
-    "test_gaussian_mixture_fit_predict_n_init": _FOR_TIME + "K=5, d=5, n_init=5",
-    "test_gaussian_mixture_fit": _FOR_TIME + "n_init=20 for four structures; test_em.py::"
-                                 "test_recovers_parameters_of_data_drawn_from_the_model",
-    "test_gaussian_mixture_fit_best_params": _FOR_TIME + "about 40 s; test_restarts.py::"
-                                             "test_batched_restarts_equal_separate_fits",
-    "test_multiple_init": _FOR_TIME + "d=5, n_init=5 for four structures; test_restarts.py::"
-                          "test_best_of_n_init_is_never_worse_than_a_single_fit",
-    "test_gaussian_mixture_single_component_stable": _FOR_TIME + "K=1 on 3 rows; "
-                                                     "test_robustness.py::test_a_cluster_of_"
-                                                     "three_points_and_duplicated_rows_fit_cleanly",
-    "test_gaussian_mixture_n_parameters": _FOR_TIME + "d=5 for four structures; "
-                                          "test_estimator.py::"
-                                          "test_bic_aic_equal_the_formulas_and_sklearn",
-    "test_bic_1d_1component": _FOR_TIME + "d=1, K=1 for four structures; test_estimator.py"
-                              "::test_bic_aic_equal_the_formulas_and_sklearn",
-    "test_gaussian_mixture_aic_bic": _FOR_TIME + "d=3 for four structures; "
-                                     "test_estimator.py::"
-                                     "test_bic_aic_equal_the_formulas_and_sklearn",
-    "test_monotonic_likelihood": _FOR_TIME + "max_iter=1 for four structures; test_em.py::"
-                                 "test_objective_never_decreases_and_bounds_hold",
-    "test_fitted_precision_covariance_concistency": (
-        _FOR_TIME + "n_init=5 for four structures; "
-        "test_estimator.py::test_attributes_have_sklearn_shapes_and_precisions"),
 }
 
 #: scikit-learn's shared mixture tests (test_mixture.py), not run, and why.
 NOT_RUN_MIXTURE = {
-    "test_gaussian_mixture_n_iter": _FOR_TIME + "n_iter_ == max_iter: test_estimator.py::"
-                                    "test_non_convergence_warns_with_sklearns_class",
     "test_mixture_n_components_greater_than_n_samples_error": (
         _WORDING + "'X has 10 rows but n_components=12: EM needs at least as many "
         "observations as components' for 'Expected n_samples >= n_components'"),
@@ -144,13 +125,14 @@ for _name in RUN:
     globals()[_name] = getattr(sk_tests, _name)
 
 
-# Its two max_iter=2 (non-converged) cases, where fit_predict's final E-step matters; the
-# two max_iter=300 cases are left out for time (four more programs), as fit_predict ==
-# fit().predict is also test_estimator.py::test_fit_predict_equals_fit_then_predict.
+#: scikit-learn's shared mixture tests run here, with ppl_gmm's estimator in place of the
+#: scikit-learn instances they are parametrized with.
+RUN_MIXTURE = ("test_gaussian_mixture_n_iter",)
+
+
 @pytest.mark.filterwarnings("ignore:.*did not converge.*")
-@pytest.mark.parametrize("seed, max_iter, tol", [(0, 2, 1e-7), (1, 2, 1e-1)])
-def test_gaussian_mixture_fit_predict(seed, max_iter, tol, global_dtype):
-    sk_tests.test_gaussian_mixture_fit_predict(seed, max_iter, tol, global_dtype)
+def test_gaussian_mixture_n_iter():
+    sk_mixture_tests.test_gaussian_mixture_n_iter(GaussianMixture())
 
 
 def _skipped(reason):
@@ -202,4 +184,4 @@ def _test_functions(module) -> set:
 def test_every_sklearn_test_is_run_or_has_a_reason():
     assert not set(RUN) & set(NOT_RUN)
     assert _test_functions(sk_tests) == set(RUN) | set(NOT_RUN)
-    assert _test_functions(sk_mixture_tests) == set(NOT_RUN_MIXTURE)
+    assert _test_functions(sk_mixture_tests) == set(RUN_MIXTURE) | set(NOT_RUN_MIXTURE)

@@ -101,18 +101,19 @@ def _blocks(X_int: np.ndarray, shape: Layout):
 
 def make_problem(X: np.ndarray, n_components: int, covariance_type: str, prior, reg_covar: float,
                  tol: float, block_size: int, fixed_variance: float | None = None, *,
-                 pad_components: bool = False, pad: bool = True) -> EMProblem:
+                 pad_components: bool = False, pad: bool = True, n_init: int = 1) -> EMProblem:
     """Everything the compiled program needs for data X (already validated), as host arrays.
 
     The rows are padded into a bucket and, with `pad_components`, K into
-    ``PADDED_COMPONENTS`` (:func:`ppl_gmm.fit.program.layout`; ``pad=False`` gives the
-    exact shapes). `fixed_variance` sigma^2 (user units) fixes every covariance at
-    sigma^2 I. Columns whose scale float64 cannot carry through the coordinate maps are
-    refused (:func:`ppl_gmm._validation.check_feature_scales`).
+    ``PADDED_COMPONENTS`` (:func:`ppl_gmm.fit.program.layout`, whose small-data blocks
+    depend on `n_init`; ``pad=False`` gives the exact shapes). `fixed_variance` sigma^2
+    (user units) fixes every covariance at sigma^2 I. Columns whose scale float64 cannot
+    carry through the coordinate maps are refused
+    (:func:`ppl_gmm._validation.check_feature_scales`).
     """
     check_feature_scales(X)
     n, d = X.shape
-    shape = layout(n, d, n_components, block_size, pad_components, pad)
+    shape = layout(n, d, n_components, block_size, pad_components, pad, n_init)
     coordinates = standardising_coordinates(X, covariance_type)
     X_blocks, w_blocks = _blocks((X - coordinates.shift) / coordinates.scale, shape)
     user_prior = resolve_prior(prior, X, n_components)
@@ -314,7 +315,8 @@ def fit_em(
     if restart_batch_size is not None:
         restart_batch_size = check_positive_int(restart_batch_size, "restart_batch_size")
     problem = make_problem(X, k, covariance_type, prior, reg_covar, tol, block_size,
-                           fixed_variance, pad_components=can_pad_components(init, prior))
+                           fixed_variance, n_init=n_init,
+                           pad_components=can_pad_components(init, prior, n_init))
     if prior is None and reg_covar == 0 and fixed_variance is None:
         if isinstance(init, tuple) and np.ndim(init[0]) == 1:  # argument errors come first
             check_params(init, n_features=X.shape[1], n_components=k)
@@ -336,7 +338,7 @@ def fit_em(
     width = width_of(problem, k)
     store_design_rows = stores_design_rows(problem, width)
     with garbage_collection_paused():
-        output = jax.device_get(compiled_fit_program(problem, width)(
+        output = jax.device_get(compiled_fit_program(problem, width, n_init)(
             problem, start, seed, max_iter, covariance_type=covariance_type,
             variant=variant, init=named, n_init=n_init, lanes=lanes,
             trace_length=trace_length(max_iter), width=width,
@@ -529,7 +531,8 @@ def initial_parameters(X, n_components: int, *, init="kmeans++", seed: int = 0,
     reg_covar = check_positive_number(reg_covar, "reg_covar", allow_zero=True)
     fixed_variance = _check_fixed_variance(fixed_variance, covariance_type, reg_covar)
     problem = make_problem(X, k, covariance_type, None, reg_covar, 0.0, DEFAULT_BLOCK_SIZE,
-                           fixed_variance, pad_components=can_pad_components(init, None))
+                           fixed_variance, n_init=n_init,
+                           pad_components=can_pad_components(init, None, n_init))
     width = width_of(problem, k)
     if isinstance(init, str):
         get_initialiser(init)

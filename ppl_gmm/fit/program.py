@@ -9,18 +9,26 @@ everything after it is NumPy too.
 The program depends on shapes, so the shapes are padded into buckets
 (:func:`layout`), and the numbers that would otherwise be shapes are traced:
 
-- **rows**: up to one block, the rows are padded to a power of two (at least
-  ``MIN_BLOCK_ROWS``); above, into whole blocks whose count is padded to 1, 2, 3, 4, 6,
-  8, 12, 16, ... (at most 1.5 times the data) and the E-step skips the blocks that
-  hold only padding (:attr:`ppl_gmm.engine.kernel.EMProblem.n_blocks`). Padding rows
-  have weight 0, as the last block's always had.
-- **components**: on small problems (at most ``PADDED_COMPONENTS`` components and
-  ``PADDING_BUDGET`` design entries per component, so the dead components cost well
-  under a millisecond per iteration) K is padded to ``PADDED_COMPONENTS`` with dead
-  components (:attr:`ppl_gmm.engine.kernel.EMProblem.component_mask`), for maximum
-  likelihood with the initialisers whose draws do not depend on K
-  (:data:`ppl_gmm.fit.init.PADDABLE_INITIALISERS`) or an explicit start. Larger
-  problems compile their own K: the compilation is then small next to the fit.
+- **rows**: up to ``MIN_PADDED_ROWS`` rows, into blocks of ``SMALL_BLOCK_ROWS``
+  filling ``MIN_PADDED_ROWS``; up to one block, to a power of two; above, into whole
+  blocks whose count is padded to 1, 2, 3, 4, 6, 8, 12, 16, ... (at most 1.5 times the
+  data). The E-step skips the blocks that hold only padding
+  (:attr:`ppl_gmm.engine.kernel.EMProblem.n_blocks`), so a small fit's iterations cost
+  what its own rows (rounded up to a block) cost. Padding rows have weight 0, as the
+  last block's always had. Restart batches (``n_init > 1``) of at most one block of
+  rows are not padded: their program is compiled for its n_init and K anyway, and
+  every padding row would cost each of the n_init runs (32 restarts on Old Faithful ran
+  1.2-1.6x slower on 128-row blocks, 1.6x on 512 rows).
+- **components**: on small single-start problems (at most ``PADDED_COMPONENTS``
+  components and ``PADDING_BUDGET`` design entries per component, so the dead
+  components cost well under a millisecond per iteration) K is padded to
+  ``PADDED_COMPONENTS`` with dead components
+  (:attr:`ppl_gmm.engine.kernel.EMProblem.component_mask`), for maximum likelihood with
+  the initialisers whose draws do not depend on K
+  (:data:`ppl_gmm.fit.init.PADDABLE_INITIALISERS`) or an explicit start. Larger problems
+  and restart batches compile their own K: the compilation is then small next to the
+  fit (a batch does n_init fits' work, and the dead components would cost it more than
+  they save).
 - **iterations**: ``max_iter`` is traced; the trace buffers hold ``MIN_TRACE_LENGTH``
   entries, or the next power of two above max_iter (:func:`trace_length`).
 
@@ -56,8 +64,13 @@ from ..params import GMMParams
 from .init import PADDABLE_INITIALISERS, get_initialiser, padded_initial_params
 from .restarts import restart_keys
 
-#: The fewest rows a block is padded to (smaller data share this program).
-MIN_BLOCK_ROWS = 1024
+#: Data up to this many rows share one program (their rows padded to it).
+MIN_PADDED_ROWS = 1024
+#: Rows per block of that program; the E-step visits only the blocks holding data, so
+#: 272 rows cost 512 rows' work, not 1024's. Each block visited costs a fixed ~20 us in
+#: a quickly compiled program, so smaller blocks lose: a fit of Old Faithful ran 1.6x
+#: slower with blocks of 128 (benchmarks/bench_restarts.py).
+SMALL_BLOCK_ROWS = 256
 #: K is padded to this many components on small problems, so any K up to it shares one
 #: compiled program.
 PADDED_COMPONENTS = 16
@@ -69,11 +82,21 @@ PADDING_BUDGET = 2**18
 #: and the EM iterations run as fast (benchmarks/bench_em.py).
 COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 #: Options of the programs of small fits, where compiling is all a user waits for: no
-#: LLVM optimisation saves another ~0.5 s of compiling; the iterations run ~3x slower,
-#: which at these sizes is well under a millisecond each.
-QUICK_COMPILER_OPTIONS = {**COMPILER_OPTIONS, "xla_backend_optimization_level": 0}
-#: A fit's program is compiled quickly (``QUICK_COMPILER_OPTIONS``) when its padded
-#: rows x components x design row width is at most this.
+#: LLVM optimisation saves another ~0.5 s of compiling; the iterations run ~2x slower,
+#: which at these sizes is well under a millisecond each. The matrix products,
+#: elementwise maps and reductions go to the YNNPACK library (compiled ahead of time,
+#: so fast without LLVM's optimisation): the iterations of a fit of Old Faithful ran
+#: 1.6x faster with them at optimisation level 0 and compiled as quickly.
+QUICK_COMPILER_OPTIONS = {
+    **COMPILER_OPTIONS,
+    "xla_backend_optimization_level": 0,
+    "xla_cpu_experimental_ynn_fusion_type": ",".join(
+        f"LIBRARY_FUSION_TYPE_{kind}" for kind in ("DOT", "ELTWISE", "REDUCE",
+                                                   "INDIVIDUAL_DOT")),
+}
+#: A single-start fit's program is compiled quickly (``QUICK_COMPILER_OPTIONS``) when its
+#: padded rows x components x design row width is at most this. Restart batches are
+#: always optimised: their iterations cost n_init fits', and are what the user waits for.
 QUICK_COMPILE_WORK = 2**20
 #: The shortest trace buffer: every max_iter below it (the default 1000 included) shares
 #: one program; the buffers are a few kB.
@@ -117,24 +140,37 @@ class Layout(NamedTuple):
 
 
 def layout(n: int, d: int, n_components: int, block_size: int, pad_components: bool,
-           pad: bool = True) -> Layout:
-    """The padded shapes of a fit of n rows, d features, K components.
+           pad: bool = True, n_init: int = 1) -> Layout:
+    """The padded shapes of a fit of n rows, d features, K components, `n_init` starts.
 
     `pad_components` says whether K may be padded (maximum likelihood with a paddable
     start); ``pad=False`` gives the exact shapes (one block of n rows up to
-    `block_size`, no padded blocks, K itself), which the tests compare against.
+    `block_size`, no padded blocks, K itself), which the tests compare against, and
+    restart batches of at most one block get them too.
     """
-    if not pad:
+    if not pad or (n_init > 1 and n <= block_size):
         block = min(block_size, n)
         n_blocks = -(-n // block)
         return Layout(block, n_blocks, n_blocks, n_components, False)
+    if n <= min(MIN_PADDED_ROWS, block_size):
+        block = min(SMALL_BLOCK_ROWS, block_size)
+        n_blocks = -(-n // block)
+        padded_blocks = -(-min(MIN_PADDED_ROWS, block_size) // block)
+        return _with_components(block, n_blocks, padded_blocks, d, n_components,
+                                pad_components)
     if n <= block_size:
-        block = min(block_size, max(MIN_BLOCK_ROWS, _next_power_of_two(n)))
+        block = _next_power_of_two(n)
         n_blocks = 1
     else:
         block = block_size
         n_blocks = -(-n // block)
-    padded_blocks = block_count_bucket(n_blocks)
+    return _with_components(block, n_blocks, block_count_bucket(n_blocks), d, n_components,
+                            pad_components)
+
+
+def _with_components(block: int, n_blocks: int, padded_blocks: int, d: int,
+                     n_components: int, pad_components: bool) -> Layout:
+    """The layout of these row blocks, with K padded when allowed and cheap."""
     if (pad_components and n_components <= PADDED_COMPONENTS
             and padded_blocks * block * design_width(d) <= PADDING_BUDGET):
         return Layout(block, n_blocks, padded_blocks, PADDED_COMPONENTS, True)
@@ -165,13 +201,15 @@ def pad_components(params: GMMParams, width: int) -> GMMParams:
     )
 
 
-def can_pad_components(init, prior) -> bool:
-    """Whether a fit with this start and prior may carry dead components.
+def can_pad_components(init, prior, n_init: int = 1) -> bool:
+    """Whether a fit with this start, prior and number of restarts may carry dead
+    components.
 
     Under a prior the resolved hyperparameters and the log prior depend on K, so those
-    fits compile their own K.
+    fits compile their own K; so do restart batches, whose program is compiled per
+    n_init anyway and whose every iteration would carry n_init sets of dead components.
     """
-    if prior is not None:
+    if prior is not None or n_init > 1:
         return False
     return not isinstance(init, str) or init in PADDABLE_INITIALISERS
 
@@ -310,12 +348,14 @@ FIT_PROGRAMS = {
 }
 
 
-def compiled_fit_program(problem: EMProblem, width: int):
-    """The jitted :func:`fit_program` for this problem's shapes: ``"quick"`` when the
-    padded rows x `width` x design row width is at most ``QUICK_COMPILE_WORK``."""
+def compiled_fit_program(problem: EMProblem, width: int, n_init: int = 1):
+    """The jitted :func:`fit_program` for this problem's shapes: ``"quick"`` for a single
+    start whose padded rows x `width` x design row width is at most
+    ``QUICK_COMPILE_WORK``, else ``"optimised"``."""
     blocks, rows, d = problem.X_blocks.shape
     work = blocks * rows * width * design_width(d)
-    return FIT_PROGRAMS["quick" if work <= QUICK_COMPILE_WORK else "optimised"]
+    quick = n_init == 1 and work <= QUICK_COMPILE_WORK
+    return FIT_PROGRAMS["quick" if quick else "optimised"]
 
 
 @contextlib.contextmanager
@@ -358,11 +398,12 @@ def start_program(problem: EMProblem, seed, *, covariance_type: str, init: str, 
 __all__ = [
     "COMPILER_OPTIONS",
     "FIT_PROGRAMS",
-    "MIN_BLOCK_ROWS",
+    "MIN_PADDED_ROWS",
     "PADDED_COMPONENTS",
     "PADDING_BUDGET",
     "QUICK_COMPILER_OPTIONS",
     "QUICK_COMPILE_WORK",
+    "SMALL_BLOCK_ROWS",
     "FitOutput",
     "Layout",
     "block_count_bucket",

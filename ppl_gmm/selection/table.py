@@ -205,7 +205,8 @@ def select(
                disable=None if progress is None else not progress, leave=False)
     with bar:
         for structure in structures:
-            problem = make_problem(X, max(ks), structure, None, reg_covar, tol, block_size)
+            problem = make_problem(X, max(ks), structure, None, reg_covar, tol, block_size,
+                                   n_init=n_init)
             for k in ks:
                 bar.set_postfix_str(f"{structure}, K={k}")
                 fitted = jax.device_get(fit_cell(problem, keys, k, width,
