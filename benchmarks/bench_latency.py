@@ -98,6 +98,8 @@ def in_process_medians(repeats: int) -> dict:
 
     import ppl_gmm as pg
 
+    # Fixed iteration counts and K = 16 on 272 rows do not converge; that is not measured.
+    warnings.simplefilter("ignore", pg.ConvergenceWarning)
     X = pg.datasets.load_faithful()
     first = pg.fit_em(X, 2, seed=0)
     pg.sample(first.params, 10, seed=0)
