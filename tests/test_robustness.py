@@ -278,6 +278,20 @@ def test_linearly_dependent_columns_and_too_few_rows_are_named():
         pg.fit_em(np.random.default_rng(0).normal(size=(3, 5)), 1)
 
 
+def test_the_rank_screen_decides_as_numpy_matrix_rank():
+    """The Gram-matrix shortcut of the degenerate-data check answers as an SVD of the rows
+    would, down to columns dependent up to rounding."""
+    from ppl_gmm._validation import column_rank
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(2000, 4))
+    for exponent in [None, *range(0, 17, 2)]:
+        noise = 0.0 if exponent is None else 10.0 ** -exponent
+        X = np.c_[base, base[:, 0] - 3.0 * base[:, 2] + noise * rng.normal(size=2000)]
+        assert column_rank(X) == np.linalg.matrix_rank(X), exponent
+    assert column_rank(base[:3]) == 3
+
+
 def test_identical_rows_are_refused_unless_regularised():
     X = np.tile([3.0, -1.0], (N, 1))
     for covariance_type in pg.COVARIANCE_TYPES:

@@ -229,7 +229,7 @@ class FitOutput(NamedTuple):
         The restart chosen (0 for one run): the highest objective among those that did
         not fail, -1 if all failed.
     responsibilities : (rows, width)
-        r_ik of the chosen restart at its final parameters (padding rows included).
+        r_ik of the chosen restart at its final parameters (rows of padding blocks 0).
     last_change : (2,)
         |objective_T - objective_{T-1}| of the chosen restart and the scale the
         stopping rule divides it by (:func:`ppl_gmm.engine.kernel.objective_change`).
@@ -330,7 +330,8 @@ def fit_program(problem: EMProblem, start, seed, max_iter, *, covariance_type: s
         pick = jnp.maximum(best, 0)
         chosen_state = jax.tree.map(lambda a: a[pick], state)
         chosen_trace = jax.tree.map(lambda a: a[pick], trace)
-    responsibilities = block_responsibilities(problem.X_blocks, chosen_state.params)
+    responsibilities = block_responsibilities(problem.X_blocks, chosen_state.params,
+                                              problem.n_blocks)
     t = chosen_state.iteration
     change, scale = objective_change(problem, chosen_trace.objective[t],
                                      chosen_trace.objective[jnp.maximum(t - 1, 0)])

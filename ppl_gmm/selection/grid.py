@@ -155,5 +155,5 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, *, max_
     usable = (state.failed_component < 0) & jnp.isfinite(state.objective)
     best = jnp.argmax(jnp.where(usable, state.objective, -jnp.inf))
     responsibilities = block_responsibilities(
-        problem.X_blocks, jax.tree.map(lambda a: a[best], state.params))
+        problem.X_blocks, jax.tree.map(lambda a: a[best], state.params), problem.n_blocks)
     return CellFit(start, state, trace, jnp.where(jnp.any(usable), best, -1), responsibilities)
