@@ -350,12 +350,12 @@ FIT_PROGRAMS = {
 
 
 def compiled_fit_program(problem: EMProblem, width: int, n_init: int = 1):
-    """The jitted :func:`fit_program` for this problem's shapes: ``"quick"`` for a single
-    start whose padded rows x `width` x design row width is at most
-    ``QUICK_COMPILE_WORK``, else ``"optimised"``."""
+    """The jitted :func:`fit_program` for this problem's shapes: ``"quick"`` on a CPU for a
+    single start whose padded rows x `width` x design row width is at most
+    ``QUICK_COMPILE_WORK``, else ``"optimised"`` (the quick options are XLA:CPU's)."""
     blocks, rows, d = problem.X_blocks.shape
     work = blocks * rows * width * design_width(d)
-    quick = n_init == 1 and work <= QUICK_COMPILE_WORK
+    quick = n_init == 1 and work <= QUICK_COMPILE_WORK and jax.default_backend() == "cpu"
     return FIT_PROGRAMS["quick" if quick else "optimised"]
 
 
