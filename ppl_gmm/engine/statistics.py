@@ -173,24 +173,25 @@ def statistics_from_responsibilities(X, w, resp) -> SufficientStatistics:
     """Counts and raw moments for given responsibilities (an M-step's input without an E-step).
 
     Used to start EM from memberships (k-means labels, random responsibilities). The
-    design rows are built one chunk of ``MOMENT_CHUNK_ROWS`` rows at a time when the
-    rows divide into such chunks (the padded rows of a fit always do), so the whole
-    (n, d(d+1)/2 + d + 1) matrix is never written: at (10^5, 10) building it at once cost
-    about 40 ms of a fit's start-up.
+    design rows are built one chunk of ``MOMENT_CHUNK_ROWS`` rows at a time (the last
+    chunk padded with rows of weight 0), so the whole (n, d(d+1)/2 + d + 1) matrix is
+    never written, whatever the fit's block size: at (10^5, 10) building it at once cost
+    about 40 ms of a fit's start-up, and its memory is what the E-step avoids.
     """
     n, d = X.shape
     zero = jnp.zeros((), X.dtype)
     weighted = resp * w[:, None]
-    if n > MOMENT_CHUNK_ROWS and n % MOMENT_CHUNK_ROWS == 0:
-        chunks = n // MOMENT_CHUNK_ROWS
+    if n > MOMENT_CHUNK_ROWS:
+        chunks = -(-n // MOMENT_CHUNK_ROWS)
+        padding = ((0, chunks * MOMENT_CHUNK_ROWS - n), (0, 0))
 
         def add_chunk(total, chunk):
             rows, r = chunk
             return total + r.T @ design_matrix(rows), None
 
         moments, _ = lax.scan(add_chunk, jnp.zeros((resp.shape[1], design_width(d)), X.dtype),
-                              (X.reshape(chunks, MOMENT_CHUNK_ROWS, d),
-                               weighted.reshape(chunks, MOMENT_CHUNK_ROWS, -1)))
+                              (jnp.pad(X, padding).reshape(chunks, MOMENT_CHUNK_ROWS, d),
+                               jnp.pad(weighted, padding).reshape(chunks, MOMENT_CHUNK_ROWS, -1)))
     else:
         moments = weighted.T @ design_matrix(X)
     return statistics_from_moments(moments, d, zero, zero, zero)
