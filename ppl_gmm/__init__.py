@@ -51,6 +51,8 @@ _LAZY_ATTRIBUTES = {
                     "sample": "ppl.sampling", "sample_prior_predictive": "ppl.sampling",
 "GaussianMixture": "estimator", "select": "selection.table",
                     "Selection": "selection.table", "read_csv": "io.csvdata",
+                    "bootstrap_lrt": "selection.bootstrap",
+                    "BootstrapLRT": "selection.bootstrap",
                     # The Bayesian side imports ArviZ (and with it matplotlib).
                     "sample_posterior": "bayes.nuts", "map_em": "bayes.map_em",
                     "fit_map_svi": "bayes.map_svi", "SVIMAPResult": "bayes.map_svi",
@@ -81,6 +83,7 @@ def __getattr__(name):
 __all__ = [
     "COVARIANCE_TYPES",
     "Assignments",
+    "BootstrapLRT",
     "ChainModeWarning",
     "ChainModes",
     "Comparison",
@@ -106,6 +109,7 @@ __all__ = [
     "Selection",
     "SingularCovarianceError",
     "align_labels",
+    "bootstrap_lrt",
     "chain_modes",
     "compare",
     "cross_check",

@@ -58,7 +58,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._validation import check_n_components, check_positive_int, check_positive_number
 from .engine.gaussian import cholesky_factors, component_log_joint
 from .fit.driver import ConvergenceWarning, fit_em, initial_parameters
-from .fit.init import INITIALISERS
+from .fit.init import HIERARCHICAL_INIT, INITIALISERS
 from .params import GMMParams
 from .structures.registry import CovarianceStructure, get_structure, n_parameters
 
@@ -101,7 +101,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         objective wins.
     init_params : str, default="kmeans"
         scikit-learn's names ("kmeans", "k-means++", "random", "random_from_data") or
-        a ppl_gmm initialiser name.
+        a ppl_gmm initialiser name, "hc" among them (mclust's hierarchical start).
     weights_init : array (K,), optional
     means_init : array (K, d), optional
     precisions_init : array, optional
@@ -355,9 +355,9 @@ def _reissue(caught) -> None:
 def _initialiser_name(init_params) -> str:
     if isinstance(init_params, str):
         name = SKLEARN_INIT_PARAMS.get(init_params, init_params)
-        if name in INITIALISERS:
+        if name in INITIALISERS or name == HIERARCHICAL_INIT:
             return name
-    known = sorted(set(SKLEARN_INIT_PARAMS) | set(INITIALISERS))
+    known = sorted(set(SKLEARN_INIT_PARAMS) | set(INITIALISERS) | {HIERARCHICAL_INIT})
     raise ValueError(
         f"init_params={init_params!r} is not known; use one of {', '.join(map(repr, known))}."
     )

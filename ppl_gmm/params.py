@@ -167,6 +167,15 @@ class EMResult:
         return np.argmax(self.responsibilities, axis=1)
 
     @property
+    def decomposition(self):
+        """Each component's Sigma_k = lambda_k D_k A_k D_k^T in the model's terms (mclust's
+        ``parameters$variance``): a :class:`ppl_gmm.structures.parsimonious.Decomposition`
+        of NumPy arrays, volume (K,), shape (K, d) with |A_k| = 1, orientation (K, d, d)."""
+        parts = get_structure(self.covariance_type).decomposition(
+            np.asarray(self.params.covariances, np.float64))
+        return type(parts)(*(np.asarray(a) for a in parts))
+
+    @property
     def n_parameters(self) -> int:
         """Number of free parameters of the fitted model (weights, means, covariances).
 

@@ -78,7 +78,8 @@ class Prior:
     dof: float | None = None
     scale: Any = None
 
-    def resolve(self, X=None, n_components: int = 1, n_features: int | None = None):
+    def resolve(self, X=None, n_components: int = 1, n_features: int | None = None,
+                covariance_type=None):
         """Fill in the data-dependent defaults.
 
         Parameters
@@ -88,6 +89,10 @@ class Prior:
         n_components : int
         n_features : int, optional
             Needed only when X is None.
+        covariance_type : str, optional
+            The structure the prior is for: the axis-aligned models (EII, VII, EEI, VEI,
+            EVI, VVI) take mclust's default scale tr(cov(X)) / d / K^(2/d) times I
+            (``defaultPrior``), the others cov(X) / K^(2/d).
 
         Returns
         -------
@@ -121,6 +126,8 @@ class Prior:
             scale = scale * np.eye(d) if scale.ndim < 2 else scale.copy()
         else:
             spread = np.atleast_2d(np.cov(X, rowvar=False)) if X is not None else np.eye(d)
+            if covariance_type is not None and get_structure(covariance_type).isotropic_prior_scale:
+                spread = np.trace(spread) / d * np.eye(d)
             scale = spread / k ** (2.0 / d)
         if scale.shape != (d, d) or not np.all(np.isfinite(scale)):
             raise ValueError(f"Prior.scale must be a finite ({d}, {d}) matrix.")
@@ -135,12 +142,14 @@ class Prior:
         return ResolvedPrior(concentration, shrinkage, mean, dof, scale)
 
 
-def resolve_prior(prior, X=None, n_components: int = 1, n_features: int | None = None):
-    """Return a :class:`ResolvedPrior` (or None for maximum likelihood) from any prior spec."""
+def resolve_prior(prior, X=None, n_components: int = 1, n_features: int | None = None,
+                  covariance_type=None):
+    """Return a :class:`ResolvedPrior` (or None for maximum likelihood) from any prior spec
+    (`covariance_type`: the structure whose default scale applies, see :meth:`Prior.resolve`)."""
     if prior is None or isinstance(prior, ResolvedPrior):
         return prior
     if isinstance(prior, Prior):
-        return prior.resolve(X, n_components, n_features)
+        return prior.resolve(X, n_components, n_features, covariance_type)
     raise TypeError(f"prior must be a ppl_gmm.Prior, a ResolvedPrior or None, got {prior!r}.")
 
 
@@ -153,10 +162,14 @@ def log_prior_density(params: GMMParams, prior: ResolvedPrior, covariance_type: 
     """
     structure = get_structure(covariance_type)
     k, d = params.means.shape
-    site = structure.site_from_covariances(params.covariances)
-    covariances = structure.covariances_from_site(site, k, d)
     import numpyro.distributions as dist  # on first use: `import ppl_gmm` stays fast
 
+    if structure.decomposed:
+        return (dist.Dirichlet(prior.concentration).log_prob(params.weights)
+                + structure.log_prior_factor(params.covariances, params.means, prior,
+                                             jnp.ones(k, bool)))
+    site = structure.site_from_covariances(params.covariances)
+    covariances = structure.covariances_from_site(site, k, d)
     log_p = dist.Dirichlet(prior.concentration).log_prob(params.weights)
     log_p = log_p + structure.log_prior_of_site(site, prior, d)
     means_prior = dist.MultivariateNormal(

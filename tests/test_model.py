@@ -6,6 +6,11 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import ppl_gmm as pg
+from ppl_gmm.structures.registry import get_structure
+
+# The structures whose prior is a normalised density on one covariance site (the other
+# prior-taking ones, VEI, EVI, EEV and VEV, carry mclust's factor: tests/test_mclust_models.py).
+SITE_PRIOR_STRUCTURES = [n for n in pg.COVARIANCE_TYPES if not get_structure(n).decomposed]
 
 
 def scipy_pointwise(params, X):
@@ -47,8 +52,8 @@ def scipy_log_prior(params, prior, covariance_type):
     elif covariance_type == "EII":  # one variance shared: its prior counted once
         a, b = d * prior.dof / 2, np.trace(prior.scale) / 2
         value += stats.invgamma(a, scale=b).logpdf(cov[0, 0, 0])
-    else:
-        a, b = d * prior.dof / 2, np.trace(prior.scale) / 2
+    else:  # spherical: mclust's VII, each variance inverse-gamma(nu / 2, tr(Psi) / (2 d))
+        a, b = prior.dof / 2, np.trace(prior.scale) / (2 * d)
         value += sum(stats.invgamma(a, scale=b).logpdf(c[0, 0]) for c in cov)
     value += sum(stats.multivariate_normal(prior.mean, c / prior.shrinkage).logpdf(m)
                  for m, c in zip(params.means, cov, strict=True))
@@ -71,12 +76,12 @@ def structured(params, covariance_type):
     return pg.GMMParams(params.weights, params.means, cov)
 
 
-@pytest.mark.parametrize("covariance_type", pg.COVARIANCE_TYPES)
+@pytest.mark.parametrize("covariance_type", SITE_PRIOR_STRUCTURES)
 def test_log_joint_is_likelihood_plus_independent_prior(drawn, separated_params,
                                                         covariance_type):
     X = drawn[0]
     params = structured(separated_params, covariance_type)
-    prior = pg.Prior().resolve(X, 3)
+    prior = pg.Prior().resolve(X, 3, covariance_type=covariance_type)
     log_joint = pg.log_joint(params, X, prior, covariance_type)
     log_lik = pg.marginal_log_likelihood(params, X)
     assert pg.log_joint(params, X, None, covariance_type) == pytest.approx(log_lik, rel=1e-13)
@@ -109,7 +114,7 @@ def test_sampling_runs_the_model(separated_params):
     assert not np.array_equal(X, other)
 
 
-@pytest.mark.parametrize("covariance_type", pg.COVARIANCE_TYPES)
+@pytest.mark.parametrize("covariance_type", SITE_PRIOR_STRUCTURES)
 def test_prior_predictive_draws_respect_structure(covariance_type):
     X, z, params = pg.sample_prior_predictive(50, 3, 2, covariance_type=covariance_type, seed=0)
     assert X.shape == (50, 2) and z.shape == (50,)
@@ -124,6 +129,12 @@ def test_prior_predictive_draws_respect_structure(covariance_type):
         np.testing.assert_array_equal(params.covariances[0], params.covariances[2])
     for c in params.covariances:
         np.linalg.cholesky(c)
+
+
+def test_prior_predictive_of_a_decomposed_model_is_a_clear_error():
+    for name in ("VEV", "EVE"):
+        with pytest.raises(ValueError, match=f"covariance_type='{name}'"):
+            pg.sample_prior_predictive(50, 3, 2, covariance_type=name)
 
 
 def test_faithful_is_the_r_dataset(faithful):

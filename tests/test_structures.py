@@ -75,7 +75,7 @@ def test_new_structures_map_em_is_the_models_log_joint(faithful, name):
     assert pg.cross_check(result, faithful).passed
 
 
-@pytest.mark.parametrize("name", list(STRUCTURES))
+@pytest.mark.parametrize("name", [s.name for s in STRUCTURES.values() if not s.decomposed])
 def test_site_round_trip_and_shapes(name):
     structure = get_structure(name)
     rng = np.random.default_rng(0)
@@ -109,7 +109,8 @@ def test_mclust_names_are_accepted_and_reported_by_the_canonical_name(faithful):
     by_sklearn = pg.fit_em(faithful, 2, covariance_type="full", seed=0)
     assert by_mclust.covariance_type == "full"
     assert by_mclust.log_likelihood == by_sklearn.log_likelihood
-    with pytest.raises(ValueError, match=r"covariance_type='VVZ' is not known.*'tied' \(EEE\)"):
+    with pytest.raises(ValueError, match=r"covariance_type='VVZ' is not known.*EII, VII, EEI, VEI, "
+                       r"EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV.*'tied' = EEE"):
         pg.fit_em(faithful, 2, covariance_type="VVZ")
 
 
@@ -138,8 +139,11 @@ def _branches_on_a_name(tree, names):
 def test_nothing_outside_the_registry_branches_on_a_structure_name():
     names = _structure_names()
     offenders = {}
+    # mclust's hierarchical clustering names its merge criteria after the models
+    # ("VVV", "EII", ...); they are criteria of a clustering, not covariance structures.
+    criteria = PACKAGE / "fit" / "hierarchical.py"
     for path in PACKAGE.rglob("*.py"):
-        if path.parent.name == "structures":
+        if path.parent.name == "structures" or path == criteria:
             continue
         hits = _branches_on_a_name(ast.parse(path.read_text()), names)
         if hits:

@@ -221,7 +221,7 @@ def fit_map_svi(
     seed = check_seed(seed)
     tol = check_positive_number(tol, "tol")
     prior = Prior() if prior is None else prior
-    resolved = resolved_posterior_prior(prior, X, k)
+    resolved = resolved_posterior_prior(prior, X, k, covariance_type)
     start = _svi_start(init, X, k, covariance_type, seed)
     sites = params_to_sites(jax.tree.map(jnp.asarray, start), covariance_type)
     X_jax = jnp.asarray(X)

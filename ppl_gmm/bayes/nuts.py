@@ -191,7 +191,7 @@ def sample_posterior(
     max_tree_depth = check_positive_int(max_tree_depth, "max_tree_depth")
     names = feature_names_for(feature_names, d)
     prior = Prior() if prior is None else prior
-    resolved = resolved_posterior_prior(prior, X, k)
+    resolved = resolved_posterior_prior(prior, X, k, covariance_type)
     method = chain_method_for(num_chains, chain_method)
 
     map_fit = map_em(X, k, prior=resolved, covariance_type=covariance_type, seed=seed,

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from ..ppl.model import gmm_model
 from ..prior import resolve_prior
+from ..structures.registry import COVARIANCE_TYPES, get_structure
 
 __all__ = ["bound_model", "resolved_posterior_prior"]
 
@@ -25,16 +26,26 @@ def bound_model(n_components: int, covariance_type: str):
                              covariance_type=covariance_type)
 
 
-def resolved_posterior_prior(prior, X, n_components: int):
-    """`prior` resolved against X as JAX arrays; an error when it resolves to None.
+def resolved_posterior_prior(prior, X, n_components: int, covariance_type: str = "full"):
+    """`prior` resolved against X as JAX arrays; an error when it resolves to None, or
+    when the structure's free parameters are not sample sites.
 
     Raises
     ------
     ValueError
         With ``prior`` resolving to None the parameters would be ``numpyro.param`` sites:
-        there is no posterior to sample or maximise.
+        there is no posterior to sample or maximise. A decomposed model (VEI, EVI, EEV,
+        VEV under mclust's prior) has its volume, shape and orientation as parameters
+        with a prior factor, which MAP-EM maximises but NUTS and SVI cannot sample.
     """
-    resolved = resolve_prior(prior, X, n_components)
+    structure = get_structure(covariance_type)
+    if structure.decomposed:
+        raise ValueError(
+            f"covariance_type={structure.name!r}: its prior is mclust's factor on the "
+            "volume, shape and orientation, for MAP-EM (fit_em(..., prior=...)); NUTS and "
+            "SVI need a normalised prior on every parameter. Use one of "
+            f"{', '.join(n for n in COVARIANCE_TYPES if not get_structure(n).decomposed)}.")
+    resolved = resolve_prior(prior, X, n_components, covariance_type=covariance_type)
     if resolved is None:
         raise ValueError(
             "prior=None has no posterior (the parameters would be numpyro.param sites); "

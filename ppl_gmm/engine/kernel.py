@@ -102,6 +102,9 @@ class EMProblem(NamedTuple):
         The live components (None: all). K is padded to a bucket so that a new K reuses a
         compiled program; a dead component has weight exactly 0 (so responsibility 0),
         mean 0 and identity covariance, and every M-step puts it back there.
+    mclust_stopping : bool scalar or None
+        True: mclust's stopping rule (see :func:`objective_change`); None or False:
+        ppl_gmm's.
     """
 
     X_blocks: jnp.ndarray
@@ -115,6 +118,7 @@ class EMProblem(NamedTuple):
     F_blocks: object = None
     n_blocks: object = None
     component_mask: object = None
+    mclust_stopping: object = None
 
 
 def live_count(problem: EMProblem, n_components: int):
@@ -171,14 +175,25 @@ def log_jacobian(problem: EMProblem):
     return -jnp.sum(problem.w_blocks) * jnp.sum(jnp.log(problem.coordinates.scale))
 
 
-def objective_change(problem: EMProblem, objective, previous):
+def objective_change(problem: EMProblem, objective, previous, log_likelihood=None,
+                     previous_log_likelihood=None):
     """The stopping rule's two sides: |objective - previous| and the scale it is relative to.
 
     The scale is the objective on the standardised scale (the log-Jacobian of the
     user's units removed), so the rule does not depend on those units; EM stops when
-    change <= tol * scale.
+    change <= tol * scale. Under mclust's rule (``problem.mclust_stopping``, its
+    ``emControl``) the change is that of the log-likelihood (user units; mclust tracks it
+    under a prior too) and the scale 1 + |log-likelihood|.
     """
-    return jnp.abs(objective - previous), jnp.abs(objective - log_jacobian(problem))
+    change = jnp.abs(objective - previous)
+    scale = jnp.abs(objective - log_jacobian(problem))
+    if problem.mclust_stopping is not None:
+        if log_likelihood is None:
+            log_likelihood, previous_log_likelihood = objective, previous
+        change = jnp.where(problem.mclust_stopping,
+                           jnp.abs(log_likelihood - previous_log_likelihood), change)
+        scale = jnp.where(problem.mclust_stopping, 1.0 + jnp.abs(log_likelihood), scale)
+    return change, scale
 
 
 #: A covariance whose Cholesky pivot (a conditional variance) falls below this, in the
@@ -285,7 +300,9 @@ def gaussian_em_kernel(problem: EMProblem, covariance_type="full", variant: str 
         bound_after = lower_bound_at_e_step(stats, params, factors) + offset
         objective = objective_of(stats) + offset
         t = state.iteration + 1
-        change, scale = objective_change(problem, objective, state.objective)
+        change, scale = objective_change(
+            problem, objective, state.objective, stats.log_likelihood + log_jacobian(problem),
+            state.stats.log_likelihood + log_jacobian(problem))
         failed = first_failure(factors, stats, check_collapse, mask)
         new = EMState(params, factors, stats, objective, t, change <= problem.tol * scale,
                       failed)

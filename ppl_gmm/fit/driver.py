@@ -48,9 +48,9 @@ from ..engine.kernel import EMProblem, check_variant, em_path
 from ..engine.schedule import default_lanes
 from ..params import EMHistory, EMResult, FitOptions, GMMParams
 from ..prior import resolve_prior
-from ..structures.registry import canonical_name, get_structure
+from ..structures.registry import canonical_name, check_prior_accepted, get_structure
 from .estep_choice import stores_design_rows
-from .init import batched_initial_params, get_initialiser
+from .init import HIERARCHICAL_INIT, batched_initial_params, get_initialiser, hierarchical_start
 from .program import (
     Layout,
     can_pad_components,
@@ -101,22 +101,25 @@ def _blocks(X_int: np.ndarray, shape: Layout):
 
 def make_problem(X: np.ndarray, n_components: int, covariance_type: str, prior, reg_covar: float,
                  tol: float, block_size: int, fixed_variance: float | None = None, *,
-                 pad_components: bool = False, pad: bool = True, n_init: int = 1) -> EMProblem:
+                 pad_components: bool = False, pad: bool = True, n_init: int = 1,
+                 stopping: str = "standardised") -> EMProblem:
     """Everything the compiled program needs for data X (already validated), as host arrays.
 
     The rows are padded into a bucket and, with `pad_components`, K into
     ``PADDED_COMPONENTS`` (:func:`ppl_gmm.fit.program.layout`, whose small-data blocks
     depend on `n_init`; ``pad=False`` gives the exact shapes). `fixed_variance` sigma^2
-    (user units) fixes every covariance at sigma^2 I. Columns whose scale float64 cannot
+    (user units) fixes every covariance at sigma^2 I. `stopping` names the stopping rule
+    (:data:`STOPPING_RULES`). Columns whose scale float64 cannot
     carry through the coordinate maps are refused
     (:func:`ppl_gmm._validation.check_feature_scales`).
     """
     check_feature_scales(X)
+    check_prior_accepted(covariance_type, prior)
     n, d = X.shape
     shape = layout(n, d, n_components, block_size, pad_components, pad, n_init)
     coordinates = standardising_coordinates(X, covariance_type)
     X_blocks, w_blocks = _blocks((X - coordinates.shift) / coordinates.scale, shape)
-    user_prior = resolve_prior(prior, X, n_components)
+    user_prior = resolve_prior(prior, X, n_components, covariance_type=covariance_type)
     if user_prior is not None:
         user_prior = jax.tree.map(np.asarray, user_prior)
     scale2 = coordinates.scale**2
@@ -132,7 +135,22 @@ def make_problem(X: np.ndarray, n_components: int, covariance_type: str, prior, 
             np.full(d, fixed_variance) / scale2),
         n_blocks=None if shape.padded_blocks == shape.n_blocks else np.int64(shape.n_blocks),
         component_mask=np.arange(shape.width) < n_components if shape.masked else None,
+        # Always an array, so that either rule runs the same compiled program.
+        mclust_stopping=np.bool_(stopping == "mclust"),
     )
+
+
+#: fit_em's stopping rules: ppl_gmm's (relative to the standardised objective) and
+#: mclust's (relative to 1 + |log-likelihood|, ``emControl``).
+STOPPING_RULES = ("standardised", "mclust")
+
+
+def check_stopping(stopping) -> str:
+    """Validate the stopping rule's name."""
+    if stopping not in STOPPING_RULES:
+        raise ValueError(f"stopping={stopping!r} is not known; use 'standardised' (ppl_gmm's "
+                         "rule) or 'mclust' (mclust's emControl rule).")
+    return stopping
 
 
 def width_of(problem: EMProblem, n_components: int) -> int:
@@ -196,6 +214,7 @@ def fit_em(
     variant: str = "soft",
     fixed_variance: float | None = None,
     restart_batch_size: int | None = None,
+    stopping: str = "standardised",
     dtype=None,
 ) -> EMResult:
     """Fit a Gaussian mixture by EM (maximum likelihood, or MAP under a prior).
@@ -223,6 +242,9 @@ def fit_em(
     init : str, GMMParams or callable
         Where EM starts: "kmeans++", "kmeans", "random_from_data", "random",
         "perturbed", "random_resp", "random_resp_hard" (formulas in :mod:`ppl_gmm.fit.init`);
+        "hc", mclust's start: the maximum-likelihood M-step from the K-cluster partition of
+        model-based hierarchical clustering (:mod:`ppl_gmm.fit.hierarchical`; with
+        ``n_init > 1`` restart 0 starts there and the others from "kmeans++");
         explicit GMMParams (with a leading restart axis, weights (n_init, K), to give
         every restart its own); or a callable ``(key, X, n_components) -> GMMParams``.
     seed : int
@@ -268,6 +290,11 @@ def fit_em(
         (within ``ppl_gmm.engine.schedule.MEMORY_BUDGET`` bytes),
         ``ppl_gmm.engine.schedule.CPU_LANES`` on a CPU. The results do not depend on it
         beyond rounding.
+    stopping : {"standardised", "mclust"}
+        The stopping rule `tol` is for: "standardised" (above), or mclust's
+        (``emControl``): stop when |l_t - l_{t-1}| <= tol (1 + |l_t|), l the objective in
+        the user's units. With ``init="hc"`` and ``tol=1e-5`` this is mclust's default
+        ``me`` run.
     dtype : {None, numpy.float32, numpy.float64}
         Floating type of ``result.params`` and ``result.responsibilities``. None (the
         default) keeps float32 for float32 `X` and gives float64 otherwise. The
@@ -314,9 +341,15 @@ def fit_em(
     fixed_variance = _check_fixed_variance(fixed_variance, covariance_type, reg_covar)
     if restart_batch_size is not None:
         restart_batch_size = check_positive_int(restart_batch_size, "restart_batch_size")
+    stopping = check_stopping(stopping)
+    if isinstance(init, str) and init == HIERARCHICAL_INIT:
+        check_prior_accepted(covariance_type, prior)
+        init = _hierarchical_init(X, k, covariance_type, seed, n_init,
+                                  resolve_prior(prior, X, k, covariance_type=covariance_type))
     problem = make_problem(X, k, covariance_type, prior, reg_covar, tol, block_size,
                            fixed_variance, n_init=n_init,
-                           pad_components=can_pad_components(init, prior, n_init))
+                           pad_components=can_pad_components(init, prior, n_init),
+                           stopping=stopping)
     if prior is None and reg_covar == 0 and fixed_variance is None:
         if isinstance(init, tuple) and np.ndim(init[0]) == 1:  # argument errors come first
             check_params(init, n_features=X.shape[1], n_components=k)
@@ -379,6 +412,20 @@ def fit_em(
                            fixed_variance=fixed_variance, n_init=n_init, seed=seed),
         restarts=restarts,
     )
+
+
+def _hierarchical_init(X, n_components: int, covariance_type: str, seed: int,
+                       n_init: int, prior) -> GMMParams:
+    """init="hc" as explicit starting points: mclust's for restart 0 (its first M-step
+    under the resolved `prior`, if any), "kmeans++" draws for the others (user units,
+    leading restart axis when n_init > 1)."""
+    start = hierarchical_start(X, n_components, covariance_type, seed, prior)
+    if n_init == 1:
+        return start
+    others = initial_parameters(X, n_components, init="kmeans++", seed=seed,
+                                covariance_type=covariance_type, n_init=n_init)
+    return GMMParams(*(np.concatenate([a[None], b[1:]]) for a, b in zip(start, others,
+                                                                        strict=True)))
 
 
 def live_components(tree, n_components: int):
@@ -530,6 +577,11 @@ def initial_parameters(X, n_components: int, *, init="kmeans++", seed: int = 0,
     n_init = check_positive_int(n_init, "n_init")
     reg_covar = check_positive_number(reg_covar, "reg_covar", allow_zero=True)
     fixed_variance = _check_fixed_variance(fixed_variance, covariance_type, reg_covar)
+    if isinstance(init, str) and init == HIERARCHICAL_INIT and fixed_variance is None:
+        start = _hierarchical_init(X, k, canonical_name(covariance_type), seed, n_init, None)
+        if reg_covar:
+            start = start._replace(covariances=start.covariances + reg_covar * np.eye(X.shape[1]))
+        return GMMParams(*(np.asarray(a) for a in start))
     problem = make_problem(X, k, covariance_type, None, reg_covar, 0.0, DEFAULT_BLOCK_SIZE,
                            fixed_variance, n_init=n_init,
                            pad_components=can_pad_components(init, None, n_init))

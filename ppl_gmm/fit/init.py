@@ -53,6 +53,7 @@ from ..engine.statistics import moments_from_statistics, statistics_from_respons
 from ..params import GMMParams
 from ..prior import Prior
 from ..structures.registry import get_structure
+from .hierarchical import hierarchical_partitions
 from .kmeans import kmeans_plus_plus_centres, lloyd, nearest_centre, random_rows_centres
 
 #: Lloyd iterations (at most) behind init="kmeans".
@@ -99,6 +100,39 @@ def params_from_responsibilities(X, w, resp, covariance_type, n_active=None,
     params = update(moments, covariance_type, prior, jnp.zeros(d, X.dtype), n_components=k)
     # The weights and means of an initial M-step are the plain ML ones.
     return params._replace(weights=stats.counts / jnp.sum(stats.counts), means=moments.mean)
+
+
+def params_from_partition(X, labels, n_components: int, covariance_type,
+                          prior=None) -> GMMParams:
+    """The M-step from a hard partition (mclust's ``me(z = unmap(cl))`` start): rows
+    labelled -1 take no part (mclust's M-step on its hc subset).
+
+    Maximum likelihood, or MAP under the resolved `prior` (user units), as mclust's first
+    M-step is. Unlike :func:`params_from_responsibilities` there is no regularising prior
+    otherwise: the start is the one mclust's EM takes, and a cluster too small for its
+    covariance fails as it does in mclust.
+    """
+    X = jnp.asarray(X, jnp.float64)
+    labels = np.asarray(labels)
+    resp = jnp.asarray(labels[:, None] == np.arange(n_components), X.dtype)
+    stats = statistics_from_responsibilities(X, jnp.ones(X.shape[0], X.dtype), resp)
+    moments = moments_from_statistics(stats)
+    params = m_step(moments, covariance_type, prior, jnp.zeros(X.shape[1], X.dtype))
+    return GMMParams(*(np.asarray(a) for a in params))
+
+
+#: The `init` name of mclust's start: a partition of model-based hierarchical clustering.
+HIERARCHICAL_INIT = "hc"
+
+
+def hierarchical_start(X, n_components: int, covariance_type, seed: int = 0,
+                       prior=None) -> GMMParams:
+    """mclust's start: the M-step (ML, or MAP under the resolved `prior`) from
+    ``hclass(hc(X), K)`` (VVV criterion on mclust's "SVD" transform of the data, on a
+    random 2000-row subset, drawn from `seed`, when there are more rows;
+    :func:`ppl_gmm.fit.hierarchical.hierarchical_partitions`)."""
+    labels = hierarchical_partitions(X, [n_components], random_state=seed)[n_components]
+    return params_from_partition(X, labels, n_components, covariance_type, prior)
 
 
 def _default_prior(X, w, width, k):
@@ -226,7 +260,8 @@ def get_initialiser(name: str):
     except KeyError:
         raise ValueError(
             f"init={name!r} is not known; use one of {', '.join(map(repr, INITIALISERS))}, "
-            "a GMMParams, or a callable (key, X, n_components) -> GMMParams."
+            f"{HIERARCHICAL_INIT!r} (mclust's hierarchical clustering), a GMMParams, or a "
+            "callable (key, X, n_components) -> GMMParams."
         ) from None
 
 

@@ -333,8 +333,11 @@ def fit_program(problem: EMProblem, start, seed, max_iter, *, covariance_type: s
     responsibilities = block_responsibilities(problem.X_blocks, chosen_state.params,
                                               problem.n_blocks)
     t = chosen_state.iteration
+    before = jnp.maximum(t - 1, 0)
     change, scale = objective_change(problem, chosen_trace.objective[t],
-                                     chosen_trace.objective[jnp.maximum(t - 1, 0)])
+                                     chosen_trace.objective[before],
+                                     chosen_trace.log_likelihood[t],
+                                     chosen_trace.log_likelihood[before])
     return FitOutput(start, state, trace, best, responsibilities, jnp.stack([change, scale]))
 
 

@@ -7,26 +7,76 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from ..selection.table import HIGHER_IS_BETTER
 from ..structures.registry import COVARIANCE_TYPES, get_structure
-from .geometry import component_colors
 from .layout import new_axes
 
-__all__ = ["plot_landscape", "plot_selection"]
+__all__ = ["MCLUST_MODELS", "mclust_model_name", "model_style", "plot_landscape",
+           "plot_selection"]
 
 
 _CRITERION_LABELS = {
     "bic": "BIC = −2 log L + p log n  (lower is better)",
     "aic": "AIC = −2 log L + 2p  (lower is better)",
     "icl": "ICL = BIC + 2 × entropy  (lower is better)",
+    "bic_mclust": "BIC = 2 log L − p log n  (mclust's sign: higher is better)",
+    "icl_mclust": "ICL = −(BIC + 2 × entropy)  (mclust's sign: higher is better)",
+    "log_likelihood": "log-likelihood  (higher is better)",
 }
+
+#: mclust's 14 models in mclust's order (``mclust.options("emModelNames")``).
+MCLUST_MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE",
+                 "EEV", "VEV", "EVV", "VVV")
+#: One colour and marker per shape-and-orientation code (a model's last two letters); the
+#: volume (first letter) sets the line: E (equal) solid with filled markers, V (varying)
+#: dashed with open ones. Fourteen lines then read as seven colours in two styles, and
+#: models that differ only in volume sit next to each other in colour.
+_SHAPE_STYLES = {
+    "II": ("#1f77b4", "o"), "EI": ("#ff7f0e", "s"), "VI": ("#2ca02c", "^"),
+    "EE": ("#d62728", "D"), "VE": ("#9467bd", "v"), "EV": ("#8c564b", "P"),
+    "VV": ("#000000", "X"),
+}
+#: Structures outside mclust's 14: dotted lines in the remaining tab10 colours.
+_OTHER_STYLES = (("#7f7f7f", "*"), ("#bcbd22", "h"), ("#17becf", "<"), ("#e377c2", ">"))
+#: Above this many lines the legend goes outside the axes, to the right.
+_LEGEND_INSIDE_MAX = 6
+
+
+def mclust_model_name(structure) -> str | None:
+    """mclust's three-letter name of a structure (by any registered name, or one of
+    mclust's 14 names not registered yet), else None."""
+    try:
+        return get_structure(structure).mclust_name
+    except ValueError:
+        return structure if structure in MCLUST_MODELS else None
+
+
+def model_style(structure, index: int = 0) -> dict:
+    """Line keywords of one structure in :func:`plot_selection`: the same model always
+    gets the same colour, marker and line style, whatever else is drawn. `index` picks
+    the style of a structure mclust does not have."""
+    name = mclust_model_name(structure)
+    if name is None:
+        color, marker = _OTHER_STYLES[index % len(_OTHER_STYLES)]
+        return dict(color=color, marker=marker, ls=":", mfc=color)
+    color, marker = _SHAPE_STYLES[name[1:]]
+    equal_volume = name[0] == "E"
+    return dict(color=color, marker=marker, ls="-" if equal_volume else "--",
+                mfc=color if equal_volume else "white")
 
 
 def plot_selection(table, *, criterion=None, ax=None, k_column="n_components",
-                   structure_column="covariance_type", mark_best=True, higher_is_better=False):
-    """A criterion against the number of components, one line per covariance structure.
+                   structure_column="covariance_type", mark_best=True, higher_is_better=None,
+                   names=None):
+    """A criterion against the number of components, one line per model: mclust's
+    ``plot(mclustBIC)``.
 
-    The lines come in the registry's order (:data:`ppl_gmm.COVARIANCE_TYPES`), structures
-    it does not know after them.
+    Each model has a fixed style (:func:`model_style`): a colour and marker per shape
+    and orientation, solid lines for equal volume (mclust's E..) and dashed ones for
+    varying volume (V..), so all 14 of mclust's models stay apart. With mclust's names
+    the lines come in mclust's order (:data:`MCLUST_MODELS`); with the table's, in the
+    registry's (:data:`ppl_gmm.COVARIANCE_TYPES`), mclust's models that the registry
+    lacks next, in mclust's order; any other structure last.
 
     Parameters
     ----------
@@ -35,13 +85,19 @@ def plot_selection(table, *, criterion=None, ax=None, k_column="n_components",
         with one row per fit (long format) and columns `k_column`, `structure_column`
         and `criterion`; failed fits may be NaN (drawn as gaps).
     criterion : str, optional
-        Column to draw, e.g. "bic", "aic", "icl"; default the Selection's criterion,
-        else "bic".
+        Column to draw: "bic", "aic", "icl" (scikit-learn's sign), "bic_mclust",
+        "icl_mclust" (mclust's sign, as mclust draws it), "log_likelihood"; default the
+        Selection's criterion, else "bic".
     ax : Axes, optional
     mark_best : bool
         Circle the best (K, structure).
-    higher_is_better : bool
-        False for BIC/AIC/ICL with scikit-learn's sign (-2 log L + penalty).
+    higher_is_better : bool, optional
+        Which end is best; by default from the criterion's name (True for the
+        ``*_mclust`` columns and the log-likelihood).
+    names : {"mclust", "table"}, optional
+        Legend labels: mclust's three-letter names, or the structures as the table
+        spells them. By default mclust's for the ``*_mclust`` criteria (mclust's
+        picture), the table's otherwise.
 
     Returns
     -------
@@ -49,45 +105,76 @@ def plot_selection(table, *, criterion=None, ax=None, k_column="n_components",
     """
     if criterion is None:
         criterion = getattr(table, "criterion", "bic")
+    mclust_view = criterion.lower().endswith("_mclust")
+    names = ("mclust" if mclust_view else "table") if names is None else names
+    if names not in ("mclust", "table"):
+        raise ValueError(f"names={names!r} is not known; use 'mclust' (three-letter names) "
+                         "or 'table' (the structures as the table names them).")
+    if higher_is_better is None:
+        higher_is_better = criterion in HIGHER_IS_BETTER
     frame = _selection_frame(table)
     missing = [c for c in (k_column, structure_column, criterion) if c not in frame.columns]
     if missing:
         raise ValueError(f"The selection table has no column(s) {missing}; its columns are "
                          f"{list(frame.columns)}. Pass criterion=/k_column=/structure_column=.")
-    ax = new_axes(ax)
-    structures = _registry_order(dict.fromkeys(frame[structure_column]))
-    palette = component_colors(len(structures))
-    markers = "osD^vP*X"
-    for i, structure in enumerate(structures):
+    present = dict.fromkeys(frame[structure_column])
+    structures = _mclust_order(present) if names == "mclust" else _registry_order(present)
+    ax = new_axes(ax, figsize=(5.2, 4.4) if len(structures) <= _LEGEND_INSIDE_MAX
+                  else (7.0, 4.6))
+
+    def label(structure):
+        name = mclust_model_name(structure) if names == "mclust" else None
+        return str(structure) if name is None else name
+
+    unknown = 0
+    for structure in structures:
+        style = model_style(structure, unknown)
+        unknown += mclust_model_name(structure) is None
         rows = frame[frame[structure_column] == structure].sort_values(k_column)
         ax.plot(rows[k_column].to_numpy(), rows[criterion].to_numpy(dtype=float),
-                color=palette[i], marker=markers[i % len(markers)], markersize=5, lw=1.4,
-                label=str(structure))
+                markersize=5.5, mew=1.1, lw=1.3, label=label(structure), **style)
     values = frame[criterion].to_numpy(dtype=float)
     if mark_best and np.any(np.isfinite(values)):
         best = int(np.nanargmax(values) if higher_is_better else np.nanargmin(values))
         row = frame.iloc[best]
         ax.plot(row[k_column], row[criterion], marker="o", markersize=14, mfc="none",
                 mec="black", mew=1.5, ls="",
-                label=f"best: K = {row[k_column]}, {row[structure_column]}")
+                label=f"best: K = {row[k_column]}, {label(row[structure_column])}")
     ax.set_xlabel("number of components K")
     ax.set_ylabel(_CRITERION_LABELS.get(criterion.lower(), criterion))
     ks = np.unique(frame[k_column].to_numpy())
     ax.set_xticks(ks)
-    ax.legend(title="covariance", fontsize=8, title_fontsize=8, framealpha=0.85)
+    legend = dict(title="model" if names == "mclust" else "covariance", fontsize=8,
+                  title_fontsize=8, framealpha=0.85)
+    if len(structures) > _LEGEND_INSIDE_MAX:
+        legend |= dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    ax.legend(**legend)
     ax.grid(alpha=0.3)
     return ax
 
 
 def _registry_order(structures) -> list:
     """Structures in the registry's order (``COVARIANCE_TYPES``, by any of their names),
-    then those the registry does not know, as they came."""
+    then mclust's models the registry does not have (in mclust's order), then the rest,
+    as they came."""
 
     def position(structure):
         try:
             return COVARIANCE_TYPES.index(get_structure(structure).name)
         except ValueError:
-            return len(COVARIANCE_TYPES)
+            if structure in MCLUST_MODELS:
+                return len(COVARIANCE_TYPES) + MCLUST_MODELS.index(structure)
+            return len(COVARIANCE_TYPES) + len(MCLUST_MODELS)
+
+    return sorted(structures, key=position)
+
+
+def _mclust_order(structures) -> list:
+    """Structures in mclust's order of its 14 models, then the others, as they came."""
+
+    def position(structure):
+        name = mclust_model_name(structure)
+        return MCLUST_MODELS.index(name) if name is not None else len(MCLUST_MODELS)
 
     return sorted(structures, key=position)
 

@@ -206,7 +206,7 @@ def log_joint(params, X, prior, covariance_type: str = "full") -> float:
     """
     X = check_data(X)
     params = check_params(params, n_features=X.shape[1])
-    resolved = resolve_prior(prior, X, params.n_components)
+    resolved = resolve_prior(prior, X, params.n_components, covariance_type=covariance_type)
     sites = params_to_sites(params, covariance_type)
     return float(
         _log_density_jit(sites, jnp.asarray(X), resolved, params.n_components, covariance_type)

@@ -22,7 +22,7 @@ from numpyro.distributions import constraints
 
 from ..params import GMMParams
 from ..prior import Prior, ResolvedPrior, log_prior_density, resolve_prior
-from ..structures.registry import get_structure
+from ..structures.registry import check_prior_accepted, get_structure
 
 
 def covariance_site(covariance_type) -> str:
@@ -33,14 +33,15 @@ def covariance_site(covariance_type) -> str:
 def params_to_sites(params: GMMParams, covariance_type: str = "full") -> dict:
     """Model site values (``weights``, ``means`` and the covariance site) for `params`.
 
-    The covariance site is read off the full matrices by the structure
-    (:meth:`ppl_gmm.structures.registry.CovarianceStructure.site_from_covariances`).
+    The covariance sites are read off the full matrices by the structure
+    (:meth:`ppl_gmm.structures.registry.CovarianceStructure.sites_from_covariances`):
+    one site, or a decomposed model's volume, shape and orientation.
     """
     structure = get_structure(covariance_type)
     return {
         "weights": jnp.asarray(params.weights),
         "means": jnp.asarray(params.means),
-        structure.site: structure.site_from_covariances(params.covariances),
+        **structure.sites_from_covariances(params.covariances),
     }
 
 
@@ -75,8 +76,10 @@ def gmm_model(
     Sites
     -----
     ``weights`` (K,); ``means`` (K, d) in plate "component"; the structure's covariance
-    site (in plate "component" unless the structure shares one value); ``covariances``
-    (K, d, d), deterministic, for structures whose site is not the full matrices;
+    site (in plate "component" unless the structure shares one value), or for a
+    decomposed model (maximum likelihood only) its ``volume``, ``shape`` and
+    ``orientation``; ``covariances`` (K, d, d), deterministic, for structures whose site
+    is not the full matrices;
     ``z`` (n,) with ``infer={"enumerate": "parallel"}`` and ``x`` (n, d) in plate "obs".
     """
     structure = get_structure(covariance_type)
@@ -89,9 +92,20 @@ def gmm_model(
     if prior is None:
         weights = numpyro.param("weights", jnp.full(k, 1.0 / k), constraint=constraints.simplex)
         means = numpyro.param("means", jnp.zeros((k, d)))
-        cov_value = numpyro.param(structure.site, structure.site_initial_value(k, d),
-                                  constraint=structure.site_constraint())
-        covariances = structure.covariances_from_site(cov_value, k, d)
+        cov_values = {name: numpyro.param(name, initial, constraint=support)
+                      for name, (initial, support) in structure.free_sites(k, d).items()}
+        covariances = structure.covariances_from_sites(cov_values, k, d)
+    elif structure.decomposed:
+        # mclust's prior on a decomposed model: a factor on its own free parameters and
+        # the means (an unnormalised density; :mod:`ppl_gmm.structures.parsimonious`).
+        check_prior_accepted(structure, prior)
+        weights = numpyro.sample("weights", dist.Dirichlet(prior.concentration))
+        means = numpyro.param("means", jnp.zeros((k, d)))
+        cov_values = {name: numpyro.param(name, initial, constraint=support)
+                      for name, (initial, support) in structure.free_sites(k, d).items()}
+        covariances = structure.covariances_from_sites(cov_values, k, d)
+        numpyro.factor("covariance_prior", structure.log_prior_factor(
+            covariances, means, prior, jnp.ones(k, bool)))
     else:
         weights = numpyro.sample("weights", dist.Dirichlet(prior.concentration))
         cov_prior = structure.site_prior(prior, d)
@@ -107,7 +121,7 @@ def gmm_model(
                     prior.mean, scale_tril=jnp.linalg.cholesky(covariances / prior.shrinkage)
                 ),
             )
-    if structure.site != "covariances":
+    if structure.decomposed or structure.site != "covariances":
         covariances = numpyro.deterministic("covariances", covariances)
 
     scale_tril = jnp.linalg.cholesky(covariances)

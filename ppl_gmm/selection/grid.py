@@ -37,7 +37,11 @@ from jax import lax
 from ..engine.kernel import EMProblem, EMState, EMTrace, gaussian_em_kernel, masked
 from ..engine.mstep import m_step
 from ..engine.schedule import run_lockstep
-from ..engine.statistics import block_responsibilities
+from ..engine.statistics import (
+    block_responsibilities,
+    moments_from_statistics,
+    statistics_from_responsibilities,
+)
 from ..fit.init import PADDABLE_INITIALISERS, padded_initial_params, project_covariance
 from ..params import GMMParams
 from ..structures.registry import COVARIANCE_TYPES
@@ -102,8 +106,8 @@ class CellFit(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("max_iter", "init"))
-def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, *, max_iter: int,
-             init: str) -> CellFit:
+def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, partition=None, *,
+             max_iter: int, init: str) -> CellFit:
     """Fit one (K, structure) cell: every restart, as one batch.
 
     One compiled program serves every K <= K_max and every structure (both are traced
@@ -125,6 +129,12 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, *, max_
         program is reused for any K up to K_max).
     structure_index : int scalar
         Index into ``COVARIANCE_TYPES``.
+    partition : array (rows, K_max) or None
+        One-hot memberships of a partition (rows of the padded blocks; all zero for
+        padding and for rows outside it): restart 0 starts from its maximum-likelihood
+        M-step (mclust's hierarchical start, :func:`ppl_gmm.fit.init.params_from_partition`
+        in the internal coordinates, where it is the same fit), the other restarts are
+        drawn by `init` from ``keys[1:]``.
     max_iter : int
     init : {"kmeans++", "random_from_data"}
     """
@@ -149,7 +159,16 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, *, max_
 
     # lax.map draws the starting points one restart at a time (the random sampling then
     # compiles unbatched, several times faster); EM runs the restarts as one batch.
-    start = lax.map(starting_point, keys)
+    if partition is None:
+        start = lax.map(starting_point, keys)
+    else:
+        stats = statistics_from_responsibilities(X, w, partition)
+        moments = moments_from_statistics(stats)
+        given = _m_step_any(moments, structure_index, None, jnp.zeros(d, X.dtype), n_active)
+        given = given._replace(weights=stats.counts / jnp.sum(stats.counts))
+        first = jax.tree.map(lambda a: a[None], masked(given, mask))
+        start = first if keys.shape[0] == 1 else jax.tree.map(
+            lambda a, b: jnp.concatenate([a, b]), first, lax.map(starting_point, keys[1:]))
     kernel = masked_em_kernel(problem, mask, structure_index)
     state, trace = run_lockstep(kernel, start, max_iter)
     usable = (state.failed_component < 0) & jnp.isfinite(state.objective)
