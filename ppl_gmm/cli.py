@@ -92,8 +92,17 @@ def _add_fit_parser(commands) -> None:
     fit_parser.add_argument("--k", default="1-9",
                             help="numbers of components: '1-9', '3', '1,2,5' (default 1-9)")
     fit_parser.add_argument("--covariance-type", nargs="+", default=["all"],
-                            help="'all' (every registered structure) or some of full, diag, "
-                            "spherical, tied, EEI, EII, or mclust's names (default all)")
+                            help="'all' (mclust's 14 models) or some of EII VII EEI VEI EVI VVI "
+                            "EEE VEE EVE VVE EEV VEV EVV VVV (or scikit-learn's full, diag, "
+                            "spherical, tied) (default all)")
+    fit_parser.add_argument("--init", choices=("kmeans++", "random_from_data", "hc"),
+                            default="kmeans++",
+                            help="initialiser; 'hc' is mclust's hierarchical start "
+                            "(default kmeans++)")
+    fit_parser.add_argument("--stopping", choices=("standardised", "mclust"),
+                            default="standardised",
+                            help="stopping rule for --tol: ppl_gmm's or mclust's "
+                            "(default standardised)")
     fit_parser.add_argument("--columns", nargs="+",
                             help="columns to use, by name or 1-based position (default: all "
                                  "numeric columns)")
@@ -177,7 +186,7 @@ def _fit_and_render(args):
     selection = select(data.X, ks, structures[0] if structures == ["all"] else structures,
                        criterion=args.criterion, n_init=args.n_init, seed=args.seed,
                        tol=args.tol, max_iter=args.max_iter, reg_covar=args.reg_covar,
-                       progress=not args.quiet)
+                       init=args.init, stopping=args.stopping, progress=not args.quiet)
     return selection, data, _render(selection, data)
 
 

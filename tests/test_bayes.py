@@ -105,7 +105,7 @@ def test_sample_posterior_rejects_bad_init(separated_posterior):
 class _NoPrior(pg.Prior):
     """A Prior that resolves to None (maximum likelihood): no posterior to sample."""
 
-    def resolve(self, X=None, n_components=1, n_features=None):
+    def resolve(self, X=None, n_components=1, n_features=None, covariance_type=None):
         return None
 
 

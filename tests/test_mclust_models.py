@@ -189,7 +189,7 @@ def test_nested_models_are_ordered_by_their_m_step_objective(scatters):
         assert q[bigger] <= q[smaller] * (1 - 1e-12) + 1e-9, (bigger, smaller)
 
 
-@pytest.mark.parametrize("name", DECOMPOSED)
+@pytest.mark.parametrize("name", MCLUST_MODELS)
 def test_the_ppl_gradient_vanishes_at_a_tight_optimum_on_the_models_own_parameters(name,
                                                                                     faithful):
     result = pg.fit_em(faithful, 2, covariance_type=name, init="hc", tol=1e-13, max_iter=20000)
@@ -217,6 +217,39 @@ def test_results_report_each_components_decomposition(faithful):
                         np.asarray(parts.orientation), np.asarray(parts.shape),
                         np.asarray(parts.orientation))
     np.testing.assert_allclose(rebuilt, result.params.covariances, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["VEV", "EVE"])
+def test_restarts_landscape_save_and_estimator_take_the_decomposed_models(name, faithful,
+                                                                          tmp_path):
+    result = pg.fit_em(faithful, 3, covariance_type=name, n_init=4, seed=0)
+    assert len(result.restarts) == 4 and result.covariance_type == name
+    best = result.restarts.objective[result.restarts.best]
+    assert result.objective == pytest.approx(best, rel=1e-12)
+    landscape = pg.likelihood_landscape(faithful, 3, covariance_type=name, n_init=8, seed=1)
+    assert landscape.n_optima >= 1 and len(landscape.restarts) == 8
+    pg.save(result, tmp_path / "fit.json")
+    back = pg.load(tmp_path / "fit.json")
+    assert back.covariance_type == name
+    np.testing.assert_array_equal(back.params.covariances, result.params.covariances)
+    estimator = pg.GaussianMixture(3, covariance_type=name, init_params="hc", reg_covar=0.0,
+                                   tol=1e-10, max_iter=5000).fit(faithful)
+    hc = pg.fit_em(faithful, 3, covariance_type=name, init="hc", tol=1e-10, max_iter=5000)
+    np.testing.assert_allclose(estimator.covariances_, hc.params.covariances, rtol=1e-10)
+    assert estimator.covariances_.shape == (3, 2, 2)
+
+
+def test_one_dimensional_data_take_mclusts_e_and_v(faithful):
+    x = faithful[:, :1]
+    for short, long in (("E", "EII"), ("V", "VII")):
+        ours = pg.fit_em(x, 2, covariance_type=short, init="hc")
+        assert ours.covariance_type == get_structure(long).name
+        assert ours.log_likelihood == pg.fit_em(x, 2, covariance_type=long,
+                                                init="hc").log_likelihood
+    # In one dimension every model is E or V: VEV's volume is the variance.
+    vev = pg.fit_em(x, 2, covariance_type="VEV", init="hc", tol=1e-12, max_iter=5000)
+    vii = pg.fit_em(x, 2, covariance_type="V", init="hc", tol=1e-12, max_iter=5000)
+    assert vev.log_likelihood == pytest.approx(vii.log_likelihood, rel=1e-9)
 
 
 def test_a_prior_on_a_model_mclust_gives_none_is_a_clear_error(faithful):
