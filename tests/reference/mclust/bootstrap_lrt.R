@@ -17,15 +17,10 @@
 # on each with em() started from the fitted parameters of the original data. A draw whose
 # LRT is NA is redrawn. p = (1 + #{boot >= observed}) / (nboot + 1).
 
-suppressPackageStartupMessages(library(mclust))
-
-script_dir <- function() {
-  file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  if (length(file_arg) == 1) return(dirname(normalizePath(sub("^--file=", "", file_arg))))
-  file.path(getwd(), "tests", "reference", "mclust")
-}
-
-fmt <- function(x) ifelse(is.na(x), "NA", sprintf("%.10g", x))
+# The shared definitions (mclust, script_dir(), fmt(), MODELS, DATA) live in common.R.
+here <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
+source(file.path(if (length(here) == 1) dirname(normalizePath(sub("^--file=", "", here)))
+                 else file.path(getwd(), "tests", "reference", "mclust"), "common.R"))
 
 MODEL <- "EEE"; NBOOT <- 99; MAXG <- 4; SEED <- 1
 X <- datasets::faithful

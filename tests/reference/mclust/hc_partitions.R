@@ -25,18 +25,11 @@
 # hcVVV/hcVII also use alpha = max(traceW(Z / sqrt(n * p)), .Machine$double.eps) (their
 # argument alpha = 1 times that) and hcVVV beta = 1; alpha is written to hc_svd_info.csv.
 
-suppressPackageStartupMessages(library(mclust))
+# The shared definitions (mclust, script_dir(), fmt(), MODELS, DATA) live in common.R.
+here <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
+source(file.path(if (length(here) == 1) dirname(normalizePath(sub("^--file=", "", here)))
+                 else file.path(getwd(), "tests", "reference", "mclust"), "common.R"))
 
-script_dir <- function() {
-  file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  if (length(file_arg) == 1) return(dirname(normalizePath(sub("^--file=", "", file_arg))))
-  file.path(getwd(), "tests", "reference", "mclust")
-}
-
-fmt <- function(x) ifelse(is.na(x), "NA", sprintf("%.10g", x))
-
-DATA <- list(faithful = as.matrix(datasets::faithful),
-             iris = as.matrix(datasets::iris[, 1:4]))
 HC_MODELS <- c("VVV", "EII", "VII", "EEE")
 G_RANGE <- 1:9
 stopifnot(mclust.options("hcModelName") == "VVV", mclust.options("hcUse") == "SVD")

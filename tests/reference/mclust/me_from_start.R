@@ -17,21 +17,12 @@
 # control "tight":   emControl(tol = c(1e-12, 1e-12))  (itmax as default)
 # The "default" fits are checked to reproduce the mclustBIC() cells.
 
-suppressPackageStartupMessages(library(mclust))
+# The shared definitions (mclust, script_dir(), fmt(), MODELS, DATA) live in common.R.
+here <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
+source(file.path(if (length(here) == 1) dirname(normalizePath(sub("^--file=", "", here)))
+                 else file.path(getwd(), "tests", "reference", "mclust"), "common.R"))
 
-script_dir <- function() {
-  file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  if (length(file_arg) == 1) return(dirname(normalizePath(sub("^--file=", "", file_arg))))
-  file.path(getwd(), "tests", "reference", "mclust")
-}
-
-fmt <- function(x) ifelse(is.na(x), "NA", sprintf("%.10g", x))
-
-MODELS <- c("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
-            "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV")
 K_RANGE <- 2:4
-DATA <- list(faithful = as.matrix(datasets::faithful),
-             iris = as.matrix(datasets::iris[, 1:4]))
 CONTROLS <- list(default = emControl(), tight = emControl(tol = c(1e-12, 1e-12)))
 
 # Run me() capturing warnings and errors; returns list(fit, note).

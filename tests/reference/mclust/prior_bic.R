@@ -19,21 +19,12 @@
 # models with a prior returns loglik NA, returnCode -1 and WARNING
 # "<model> model is not available with prior". Their rows are NA with that in `note`.
 
-suppressPackageStartupMessages(library(mclust))
+# The shared definitions (mclust, script_dir(), fmt(), MODELS, DATA) live in common.R.
+here <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
+source(file.path(if (length(here) == 1) dirname(normalizePath(sub("^--file=", "", here)))
+                 else file.path(getwd(), "tests", "reference", "mclust"), "common.R"))
 
-script_dir <- function() {
-  file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  if (length(file_arg) == 1) return(dirname(normalizePath(sub("^--file=", "", file_arg))))
-  file.path(getwd(), "tests", "reference", "mclust")
-}
-
-fmt <- function(x) ifelse(is.na(x), "NA", sprintf("%.10g", x))
-
-MODELS <- c("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
-            "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV")
 G_RANGE <- 1:9
-DATA <- list(faithful = as.matrix(datasets::faithful),
-             iris = as.matrix(datasets::iris[, 1:4]))
 PRIOR <- priorControl()
 
 # Evaluate expr, collecting warnings and an error message (if any) into a note string.
