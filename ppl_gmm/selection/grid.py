@@ -43,20 +43,24 @@ from ..engine.statistics import (
     statistics_from_responsibilities,
 )
 from ..fit.init import PADDABLE_INITIALISERS, padded_initial_params, project_covariance
+from ..fit.program import COMPILER_OPTIONS
 from ..params import GMMParams
 from ..structures.registry import COVARIANCE_TYPES
 
 GRID_INITS = tuple(PADDABLE_INITIALISERS)
 
-def _switch(structure_index, function, *operands):
+def _switch(structures, structure_index, function, *operands):
     """``function(covariance_type, *operands)`` for the structure at a traced index."""
-    branches = [functools.partial(function, name) for name in COVARIANCE_TYPES]
+    branches = [functools.partial(function, name) for name in structures]
+    if len(branches) == 1:
+        return branches[0](*operands)
     return lax.switch(structure_index, branches, *operands)
 
 
-def _m_step_any(moments, structure_index, prior, reg_covar, n_active) -> GMMParams:
+def _m_step_any(moments, structures, structure_index, prior, reg_covar,
+                n_active) -> GMMParams:
     """The M-step of the structure at a traced index, counting `n_active` live components."""
-    return _switch(structure_index,
+    return _switch(structures, structure_index,
                    lambda name, m, p, r, a: m_step(m, name, p, r, n_components=a),
                    moments, prior, reg_covar, n_active)
 
@@ -64,7 +68,7 @@ def _m_step_any(moments, structure_index, prior, reg_covar, n_active) -> GMMPara
 # ------------------------------------------------------------------ the loop
 
 
-def masked_em_kernel(problem: EMProblem, mask, structure_index):
+def masked_em_kernel(problem: EMProblem, mask, structure_index, structures=COVARIANCE_TYPES):
     """Maximum-likelihood EM with the components outside `mask` held dead.
 
     The Gaussian EM kernel (soft EM, no prior), its M-step replaced by the structure
@@ -73,7 +77,8 @@ def masked_em_kernel(problem: EMProblem, mask, structure_index):
     n_active = jnp.sum(mask)
 
     def update(moments, previous) -> GMMParams:
-        params = _m_step_any(moments, structure_index, None, problem.reg_covar, n_active)
+        params = _m_step_any(moments, structures, structure_index, None, problem.reg_covar,
+                             n_active)
         return masked(params, mask)
 
     return gaussian_em_kernel(problem._replace(component_mask=mask), update=update)
@@ -105,9 +110,10 @@ class CellFit(NamedTuple):
     responsibilities: jnp.ndarray
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter", "init"))
+@functools.partial(jax.jit, static_argnames=("max_iter", "init", "structures"),
+                   compiler_options=COMPILER_OPTIONS)
 def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, partition=None, *,
-             max_iter: int, init: str) -> CellFit:
+             max_iter: int, init: str, structures: tuple = COVARIANCE_TYPES) -> CellFit:
     """Fit one (K, structure) cell: every restart, as one batch.
 
     One compiled program serves every K <= K_max and every structure (both are traced
@@ -128,7 +134,7 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, partiti
         Only its length is used: the padded number of components (a shape, so the
         program is reused for any K up to K_max).
     structure_index : int scalar
-        Index into ``COVARIANCE_TYPES``.
+        Index into `structures`.
     partition : array (rows, K_max) or None
         One-hot memberships of a partition (rows of the padded blocks; all zero for
         padding and for rows outside it): restart 0 starts from its maximum-likelihood
@@ -137,6 +143,9 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, partiti
         drawn by `init` from ``keys[1:]``.
     max_iter : int
     init : {"kmeans++", "random_from_data"}
+    structures : tuple of str
+        The structures the program can switch between (static): the grid's, so that a
+        grid of four structures compiles four M-steps, not every registered one.
     """
     k_max = width.shape[0]
     d = problem.X_blocks.shape[-1]
@@ -145,10 +154,11 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, partiti
     mask = jnp.arange(k_max) < n_active
 
     def m_step_at(moments, index, prior, reg_covar, n_components):
-        return _m_step_any(moments, index, prior, reg_covar, n_components)
+        return _m_step_any(moments, structures, index, prior, reg_covar, n_components)
 
     def project_at(covariance, index):
-        return _switch(index, lambda name, c: project_covariance(c, name), covariance)
+        return _switch(structures, index, lambda name, c: project_covariance(c, name),
+                       covariance)
 
     def starting_point(key):
         start = padded_initial_params(init, key, X, w, n_active, mask, structure_index,
@@ -164,12 +174,13 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, partiti
     else:
         stats = statistics_from_responsibilities(X, w, partition)
         moments = moments_from_statistics(stats)
-        given = _m_step_any(moments, structure_index, None, jnp.zeros(d, X.dtype), n_active)
+        given = _m_step_any(moments, structures, structure_index, None, jnp.zeros(d, X.dtype),
+                            n_active)
         given = given._replace(weights=stats.counts / jnp.sum(stats.counts))
         first = jax.tree.map(lambda a: a[None], masked(given, mask))
         start = first if keys.shape[0] == 1 else jax.tree.map(
             lambda a, b: jnp.concatenate([a, b]), first, lax.map(starting_point, keys[1:]))
-    kernel = masked_em_kernel(problem, mask, structure_index)
+    kernel = masked_em_kernel(problem, mask, structure_index, structures)
     state, trace = run_lockstep(kernel, start, max_iter)
     usable = (state.failed_component < 0) & jnp.isfinite(state.objective)
     best = jnp.argmax(jnp.where(usable, state.objective, -jnp.inf))

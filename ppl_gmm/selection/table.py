@@ -54,6 +54,7 @@ from .._validation import (
 from ..fit.driver import DEFAULT_BLOCK_SIZE, ConvergenceWarning, check_stopping, make_problem
 from ..fit.hierarchical import hierarchical_partitions
 from ..fit.init import HIERARCHICAL_INIT
+from ..fit.program import garbage_collection_paused
 from ..fit.restarts import restart_keys, table_from_states
 from ..params import EMHistory, EMResult, FitOptions, GMMParams
 from ..structures.registry import (
@@ -62,7 +63,6 @@ from ..structures.registry import (
     canonical_name,
     get_structure,
     n_parameters,
-    structure_index,
 )
 from .grid import GRID_INITS, fit_cell
 
@@ -359,22 +359,28 @@ def select(
     rows, results = [], {}
     bar = tqdm(total=len(ks) * len(structures) * n_init, unit="fit", desc="select",
                disable=None if progress is None else not progress, leave=False)
-    with bar:
+    program_structures = _program_structures(structures)
+    with bar, garbage_collection_paused():
+        # Every cell is dispatched before the first is read back, so JAX runs the cells
+        # while the host builds the rows of the finished ones.
+        pending = []
         for structure in structures:
             problem = make_problem(X, max(ks), structure, None, reg_covar, tol, block_size,
                                    n_init=n_init, stopping=stopping)
             for k in ks:
-                bar.set_postfix_str(f"{structure}, K={k}")
                 partition = (None if partitions is None
                              else _one_hot_rows(partitions[k], problem, max(ks)))
-                fitted = jax.device_get(fit_cell(
-                    problem, keys, k, width, structure_index(structure), partition,
-                    max_iter=max_iter, init=GRID_INITS[0] if partition is not None else init))
-                result, row = _cell(fitted, k, structure, problem, n, options)
-                rows.append(row)
-                if result is not None:
-                    results[(k, structure)] = result
-                bar.update(n_init)
+                pending.append((structure, k, problem, fit_cell(
+                    problem, keys, k, width, program_structures.index(structure), partition,
+                    max_iter=max_iter, init=GRID_INITS[0] if partition is not None else init,
+                    structures=program_structures)))
+        for structure, k, problem, cell in pending:
+            bar.set_postfix_str(f"{structure}, K={k}")
+            result, row = _cell(jax.device_get(cell), k, structure, problem, n, options)
+            rows.append(row)
+            if result is not None:
+                results[(k, structure)] = result
+            bar.update(n_init)
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     if not results:
         raise ValueError(
@@ -386,6 +392,14 @@ def select(
     best_row = table.loc[values.idxmax() if criterion in HIGHER_IS_BETTER else values.idxmin()]
     best_key = (int(best_row["n_components"]), str(best_row["covariance_type"]))
     return Selection(table=table, results=results, criterion=criterion, best_key=best_key)
+
+
+def _program_structures(structures) -> tuple:
+    """The structures the grid's program switches between: the six pooled models when
+    the grid asks for no other (their closed-form M-steps compile quickly, and any subset
+    of them shares the program), else all of mclust's 14."""
+    pooled = tuple(name for name in COVARIANCE_TYPES if not get_structure(name).decomposed)
+    return pooled if set(structures) <= set(pooled) else COVARIANCE_TYPES
 
 
 def _one_hot_rows(labels, problem, width: int) -> np.ndarray:
