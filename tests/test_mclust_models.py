@@ -417,6 +417,7 @@ def _cell(selection, model, k):
     return row, selection.results.get((k, get_structure(model).name))
 
 
+@pytest.mark.slow
 def test_init_hc_reproduces_every_mclustbic_cell(mclust_grid):
     """Restart 0 of each of the 14 x 9 cells equals mclust's cell (1e-6 relative on the
     log-likelihood); the cells mclust fails fail here too, with the reason."""
@@ -437,6 +438,7 @@ def test_init_hc_reproduces_every_mclustbic_cell(mclust_grid):
         assert ours == pytest.approx(reference["log_likelihood"], rel=1e-6), (data, model, k)
 
 
+@pytest.mark.slow
 def test_with_restarts_on_top_every_cell_mclust_fits_is_reached(mclust_grid):
     data, selection, theirs = mclust_grid
     for (model, k), reference in theirs.iterrows():
@@ -451,7 +453,26 @@ def test_with_restarts_on_top_every_cell_mclust_fits_is_reached(mclust_grid):
             assert _cell(selection, model, k)[0]["error"] == "", (data, model, k)
 
 
+@pytest.mark.slow
 def test_the_grid_finds_mclusts_best_models(mclust_grid):
     _, selection, theirs = mclust_grid
     best = theirs["bic"].idxmax()
     assert selection.best_values("bic_mclust", 1)["model"].iloc[0] == f"{best[0]},{best[1]}"
+
+
+@pytest.mark.slow
+def test_init_hc_above_2000_rows_starts_from_the_m_step_on_mclusts_subset():
+    """mclust clusters a random 2000-row subset and runs its first M-step on those rows
+    only (``mclust.options("subset")``); the draw comes from the seed."""
+    X, _, _ = pg.sample_prior_predictive(2100, 2, 2, seed=3)
+    labels = hierarchical_partitions(X, [2], random_state=4)[2]
+    inside = labels >= 0
+    assert inside.sum() == 2000
+    start = pg.initial_parameters(X, 2, init="hc", seed=4, covariance_type="VEV")
+    on_subset = params_from_partition(X[inside], labels[inside], 2, "VEV")
+    for ours, theirs in zip(start, on_subset, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    other_seed = pg.initial_parameters(X, 2, init="hc", seed=5, covariance_type="VEV")
+    assert not np.allclose(other_seed.means, start.means, rtol=1e-12)
+    result = pg.fit_em(X, 2, covariance_type="VEV", init="hc", seed=4, max_iter=0)
+    np.testing.assert_allclose(result.initial_params.covariances, start.covariances, rtol=1e-10)
