@@ -110,24 +110,27 @@ def _safe_scatter(scatter, live):
 
 
 def _iterate(sweep, objective, start, tol=INNER_TOL, max_iter=INNER_MAX_ITER):
-    """Repeat ``state = sweep(state)`` until Q(state) changes by < tol relative.
+    """Repeat ``state = sweep(state)`` until Q(state) changes by < tol relative (at
+    least two sweeps, at most `max_iter`).
 
     Every sweep must not increase `objective` (each is an exact or MM minimisation),
-    so stopping early is still an improvement on `start`.
+    so stopping early is still an improvement on `start`. `sweep` and `objective`
+    appear once each in the traced program (inside the loop), which keeps these
+    M-steps cheap to compile.
     """
 
     def keep_going(carry):
         _, previous, current, iteration = carry
-        return (iteration < max_iter) & (jnp.abs(previous - current) > tol * jnp.abs(current))
+        changing = jnp.abs(previous - current) > tol * jnp.abs(current)
+        return (iteration < 2) | ((iteration < max_iter) & changing)
 
     def body(carry):
         state, _, current, iteration = carry
         new = sweep(state)
         return new, current, objective(new), iteration + 1
 
-    first = sweep(start)
-    q0 = objective(start)
-    state, _, _, _ = lax.while_loop(keep_going, body, (first, q0, objective(first), 1))
+    nan = jnp.full((), jnp.nan, start.dtype)
+    state, _, _, _ = lax.while_loop(keep_going, body, (start, nan, nan, 0))
     return state
 
 
