@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from ..ppl.model import gmm_model
 from ..prior import resolve_prior
-from ..structures.registry import COVARIANCE_TYPES, get_structure
+from ..structures.registry import get_structure, pooled_structures
 
 __all__ = ["bound_model", "resolved_posterior_prior"]
 
@@ -44,7 +44,7 @@ def resolved_posterior_prior(prior, X, n_components: int, covariance_type: str =
             f"covariance_type={structure.name!r}: its prior is mclust's factor on the "
             "volume, shape and orientation, for MAP-EM (fit_em(..., prior=...)); NUTS and "
             "SVI need a normalised prior on every parameter. Use one of "
-            f"{', '.join(n for n in COVARIANCE_TYPES if not get_structure(n).decomposed)}.")
+            f"{', '.join(pooled_structures())}.")
     resolved = resolve_prior(prior, X, n_components, covariance_type=covariance_type)
     if resolved is None:
         raise ValueError(

@@ -175,8 +175,8 @@ def log_jacobian(problem: EMProblem):
     return -jnp.sum(problem.w_blocks) * jnp.sum(jnp.log(problem.coordinates.scale))
 
 
-def objective_change(problem: EMProblem, objective, previous, log_likelihood=None,
-                     previous_log_likelihood=None):
+def objective_change(problem: EMProblem, objective, previous, log_likelihood,
+                     previous_log_likelihood):
     """The stopping rule's two sides: |objective - previous| and the scale it is relative to.
 
     The scale is the objective on the standardised scale (the log-Jacobian of the
@@ -188,8 +188,6 @@ def objective_change(problem: EMProblem, objective, previous, log_likelihood=Non
     change = jnp.abs(objective - previous)
     scale = jnp.abs(objective - log_jacobian(problem))
     if problem.mclust_stopping is not None:
-        if log_likelihood is None:
-            log_likelihood, previous_log_likelihood = objective, previous
         change = jnp.where(problem.mclust_stopping,
                            jnp.abs(log_likelihood - previous_log_likelihood), change)
         scale = jnp.where(problem.mclust_stopping, 1.0 + jnp.abs(log_likelihood), scale)
@@ -300,16 +298,17 @@ def gaussian_em_kernel(problem: EMProblem, covariance_type="full", variant: str 
         bound_after = lower_bound_at_e_step(stats, params, factors) + offset
         objective = objective_of(stats) + offset
         t = state.iteration + 1
-        change, scale = objective_change(
-            problem, objective, state.objective, stats.log_likelihood + log_jacobian(problem),
-            state.stats.log_likelihood + log_jacobian(problem))
+        units = log_jacobian(problem)
+        change, scale = objective_change(problem, objective, state.objective,
+                                         stats.log_likelihood + units,
+                                         state.stats.log_likelihood + units)
         failed = first_failure(factors, stats, check_collapse, mask)
         new = EMState(params, factors, stats, objective, t, change <= problem.tol * scale,
                       failed)
         # A failed iterate is not accepted: keep the last good one and stop (the trace
         # entry for the failed iteration records the failed values).
         kept = jax.tree.map(lambda n, o: jnp.where(failed >= 0, o, n), new, state)
-        entries = EMTrace(stats.log_likelihood + log_jacobian(problem), objective,
+        entries = EMTrace(stats.log_likelihood + units, objective,
                           bound_before, bound_after)
         return kept._replace(iteration=t, failed_component=failed), entries
 

@@ -82,20 +82,25 @@ def project_covariance(covariance, covariance_type):
 
 
 def params_from_responsibilities(X, w, resp, covariance_type, n_active=None,
-                                 update=m_step):
+                                 update=m_step, *, regularise: bool = True, prior=None):
     """An M-step from given (soft or hard) responsibilities, shape (n, K).
 
-    The covariances are the MAP update under the default :class:`ppl_gmm.Prior`
-    (Fraley & Raftery), so a component holding one or two points still starts with
-    a positive definite covariance. `n_active` is the number of live columns when K is
-    padded (the rest are all zero); `update` is the M-step
-    ``(moments, covariance_type, prior, reg_covar, n_components=...)`` (the
-    model-selection grid passes one that switches structures on a traced index).
+    By default (`regularise`) the covariances are the MAP update under the default
+    :class:`ppl_gmm.Prior` (Fraley & Raftery) and the weights and means the plain ML
+    ones, so a component holding one or two points still starts with a positive
+    definite covariance. ``regularise=False`` is the plain M-step, maximum likelihood or
+    MAP under the resolved `prior` (mclust's first M-step from a partition).
+    `n_active` is the number of live columns when K is padded (the rest are all zero);
+    `update` is the M-step ``(moments, covariance_type, prior, reg_covar,
+    n_components=...)`` (the model-selection grid passes one that switches structures
+    on a traced index).
     """
     d = X.shape[1]
     k = resp.shape[1] if n_active is None else n_active
     stats = statistics_from_responsibilities(X, w, resp)
     moments = moments_from_statistics(stats)
+    if not regularise:
+        return update(moments, covariance_type, prior, jnp.zeros(d, X.dtype), n_components=k)
     prior = _default_prior(X, w, resp.shape[1], k)
     params = update(moments, covariance_type, prior, jnp.zeros(d, X.dtype), n_components=k)
     # The weights and means of an initial M-step are the plain ML ones.
@@ -108,16 +113,14 @@ def params_from_partition(X, labels, n_components: int, covariance_type,
     labelled -1 take no part (mclust's M-step on its hc subset).
 
     Maximum likelihood, or MAP under the resolved `prior` (user units), as mclust's first
-    M-step is. Unlike :func:`params_from_responsibilities` there is no regularising prior
-    otherwise: the start is the one mclust's EM takes, and a cluster too small for its
-    covariance fails as it does in mclust.
+    M-step is (:func:`params_from_responsibilities` without its regularising prior): the
+    start is the one mclust's EM takes, and a cluster too small for its covariance fails
+    as it does in mclust.
     """
     X = jnp.asarray(X, jnp.float64)
-    labels = np.asarray(labels)
-    resp = jnp.asarray(labels[:, None] == np.arange(n_components), X.dtype)
-    stats = statistics_from_responsibilities(X, jnp.ones(X.shape[0], X.dtype), resp)
-    moments = moments_from_statistics(stats)
-    params = m_step(moments, covariance_type, prior, jnp.zeros(X.shape[1], X.dtype))
+    resp = jnp.asarray(np.asarray(labels)[:, None] == np.arange(n_components), X.dtype)
+    params = params_from_responsibilities(X, jnp.ones(X.shape[0], X.dtype), resp,
+                                          covariance_type, regularise=False, prior=prior)
     return GMMParams(*(np.asarray(a) for a in params))
 
 

@@ -45,6 +45,15 @@ def params_to_sites(params: GMMParams, covariance_type: str = "full") -> dict:
     }
 
 
+def _parameter_sites(structure, k: int, d: int):
+    """The means and the structure's free covariance sites as ``numpyro.param`` sites;
+    returns the means and the full (K, d, d) covariances."""
+    means = numpyro.param("means", jnp.zeros((k, d)))
+    values = {name: numpyro.param(name, initial, constraint=support)
+              for name, (initial, support) in structure.free_sites(k, d).items()}
+    return means, structure.covariances_from_sites(values, k, d)
+
+
 def gmm_model(
     X=None,
     *,
@@ -91,19 +100,13 @@ def gmm_model(
 
     if prior is None:
         weights = numpyro.param("weights", jnp.full(k, 1.0 / k), constraint=constraints.simplex)
-        means = numpyro.param("means", jnp.zeros((k, d)))
-        cov_values = {name: numpyro.param(name, initial, constraint=support)
-                      for name, (initial, support) in structure.free_sites(k, d).items()}
-        covariances = structure.covariances_from_sites(cov_values, k, d)
+        means, covariances = _parameter_sites(structure, k, d)
     elif structure.decomposed:
         # mclust's prior on a decomposed model: a factor on its own free parameters and
         # the means (an unnormalised density; :mod:`ppl_gmm.structures.parsimonious`).
         check_prior_accepted(structure, prior)
         weights = numpyro.sample("weights", dist.Dirichlet(prior.concentration))
-        means = numpyro.param("means", jnp.zeros((k, d)))
-        cov_values = {name: numpyro.param(name, initial, constraint=support)
-                      for name, (initial, support) in structure.free_sites(k, d).items()}
-        covariances = structure.covariances_from_sites(cov_values, k, d)
+        means, covariances = _parameter_sites(structure, k, d)
         numpyro.factor("covariance_prior", structure.log_prior_factor(
             covariances, means, prior, jnp.ones(k, bool)))
     else:

@@ -11,7 +11,7 @@ import numpy as np
 from .._validation import check_n_components, check_params, check_positive_int
 from ..params import GMMParams
 from ..prior import Prior, resolve_prior
-from ..structures.registry import COVARIANCE_TYPES, get_structure
+from ..structures.registry import get_structure, pooled_structures
 from .likelihood import run_model
 from .model import params_to_sites
 
@@ -90,7 +90,7 @@ def sample_prior_predictive(n_samples: int, n_components: int, n_features: int =
             f"sample_prior_predictive(covariance_type={structure.name!r}): the model's volume, "
             "shape and orientation carry mclust's prior factor (or none), not a normalised "
             "distribution to draw from. Use one of "
-            f"{', '.join(n for n in COVARIANCE_TYPES if not get_structure(n).decomposed)}.")
+            f"{', '.join(pooled_structures())}.")
     n_samples = check_positive_int(n_samples, "n_samples")
     n_components = check_n_components(n_components)
     n_features = check_positive_int(n_features, "n_features")

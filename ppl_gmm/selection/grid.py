@@ -37,12 +37,13 @@ from jax import lax
 from ..engine.kernel import EMProblem, EMState, EMTrace, gaussian_em_kernel, masked
 from ..engine.mstep import m_step
 from ..engine.schedule import run_lockstep
-from ..engine.statistics import (
-    block_responsibilities,
-    moments_from_statistics,
-    statistics_from_responsibilities,
+from ..engine.statistics import block_responsibilities
+from ..fit.init import (
+    PADDABLE_INITIALISERS,
+    padded_initial_params,
+    params_from_responsibilities,
+    project_covariance,
 )
-from ..fit.init import PADDABLE_INITIALISERS, padded_initial_params, project_covariance
 from ..fit.program import COMPILER_OPTIONS
 from ..params import GMMParams
 from ..structures.registry import COVARIANCE_TYPES
@@ -172,11 +173,8 @@ def fit_cell(problem: EMProblem, keys, n_active, width, structure_index, partiti
     if partition is None:
         start = lax.map(starting_point, keys)
     else:
-        stats = statistics_from_responsibilities(X, w, partition)
-        moments = moments_from_statistics(stats)
-        given = _m_step_any(moments, structures, structure_index, None, jnp.zeros(d, X.dtype),
-                            n_active)
-        given = given._replace(weights=stats.counts / jnp.sum(stats.counts))
+        given = params_from_responsibilities(X, w, partition, structure_index, n_active,
+                                             m_step_at, regularise=False)
         first = jax.tree.map(lambda a: a[None], masked(given, mask))
         start = first if keys.shape[0] == 1 else jax.tree.map(
             lambda a, b: jnp.concatenate([a, b]), first, lax.map(starting_point, keys[1:]))

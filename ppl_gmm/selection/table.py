@@ -63,6 +63,7 @@ from ..structures.registry import (
     canonical_name,
     get_structure,
     n_parameters,
+    pooled_structures,
 )
 from .grid import GRID_INITS, fit_cell
 
@@ -398,7 +399,7 @@ def _program_structures(structures) -> tuple:
     """The structures the grid's program switches between: the six pooled models when
     the grid asks for no other (their closed-form M-steps compile quickly, and any subset
     of them shares the program), else all of mclust's 14."""
-    pooled = tuple(name for name in COVARIANCE_TYPES if not get_structure(name).decomposed)
+    pooled = pooled_structures()
     return pooled if set(structures) <= set(pooled) else COVARIANCE_TYPES
 
 

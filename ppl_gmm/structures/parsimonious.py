@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -114,9 +115,11 @@ def _iterate(sweep, objective, start, tol=INNER_TOL, max_iter=INNER_MAX_ITER):
     least two sweeps, at most `max_iter`).
 
     Every sweep must not increase `objective` (each is an exact or MM minimisation),
-    so stopping early is still an improvement on `start`. `sweep` and `objective`
-    appear once each in the traced program (inside the loop), which keeps these
-    M-steps cheap to compile.
+    so stopping early is still an improvement on `start`. A state carries what its
+    objective needs (the volumes given the shape, the rotated diagonals given the
+    orientation), so each sweep computes them once; `sweep` and `objective` appear once
+    each in the traced program (inside the loop), which keeps these M-steps cheap to
+    compile.
     """
 
     def keep_going(carry):
@@ -129,7 +132,7 @@ def _iterate(sweep, objective, start, tol=INNER_TOL, max_iter=INNER_MAX_ITER):
         new = sweep(state)
         return new, current, objective(new), iteration + 1
 
-    nan = jnp.full((), jnp.nan, start.dtype)
+    nan = jnp.full((), jnp.nan, jax.tree.leaves(start)[0].dtype)
     state, _, _, _ = lax.while_loop(keep_going, body, (start, nan, nan, 0))
     return state
 
@@ -185,20 +188,22 @@ def _shape_given_volumes(diagonals, volumes, live):
 
 
 def _variable_volume_equal_shape(diagonals, counts, live, shape):
-    """VEI / VEV's fixed point on rotated diagonals (K, d) from a starting shape (d,)."""
+    """VEI / VEV's fixed point on rotated diagonals (K, d) from a starting shape (d,):
+    the state is (shape, its volumes)."""
     d = diagonals.shape[-1]
 
-    def objective(shape):
-        volumes = _volumes_given_shape(diagonals, shape, counts, live)
+    def objective(state):
+        _, volumes = state
         # tr(W_k Sigma_k^{-1}) = d N_k at the optimal volumes: Q = sum N_k d log lambda_k + d n.
         return jnp.sum(jnp.where(live, counts * d * jnp.log(volumes), 0.0))
 
-    def sweep(shape):
-        volumes = _volumes_given_shape(diagonals, shape, counts, live)
-        return _shape_given_volumes(diagonals, volumes, live)
+    def sweep(state):
+        new_shape = _shape_given_volumes(diagonals, state[1], live)
+        return new_shape, _volumes_given_shape(diagonals, new_shape, counts, live)
 
-    shape = _iterate(sweep, objective, shape)
-    return _volumes_given_shape(diagonals, shape, counts, live), shape
+    shape, volumes = _iterate(sweep, objective,
+                              (shape, _volumes_given_shape(diagonals, shape, counts, live)))
+    return volumes, shape
 
 
 def update_vei(scatter, counts, live, shape):
@@ -219,7 +224,8 @@ def update_vev(scatter, counts, live, shape):
 def update_vee(scatter, counts, live, shared):
     """VEE: Sigma_k = lambda_k C, |C| = 1 shared, from the starting matrix C (d, d).
 
-    lambda_k = tr(C^{-1} W_k) / (d N_k); C = S / |S|^(1/d), S = sum_k W_k / lambda_k.
+    lambda_k = tr(C^{-1} W_k) / (d N_k); C = S / |S|^(1/d), S = sum_k W_k / lambda_k. The
+    state is (C, its volumes).
     """
     safe = _safe_scatter(scatter, live)
     d = scatter.shape[-1]
@@ -230,41 +236,44 @@ def update_vee(scatter, counts, live, shared):
         solved = jnp.linalg.solve(factor, jnp.linalg.solve(factor, safe).swapaxes(-1, -2))
         return jnp.where(live, jnp.trace(solved, axis1=-2, axis2=-1) / (d * safe_counts), 1.0)
 
-    def objective(matrix):
-        return jnp.sum(jnp.where(live, counts * d * jnp.log(volumes(matrix)), 0.0))
+    def objective(state):
+        return jnp.sum(jnp.where(live, counts * d * jnp.log(state[1]), 0.0))
 
-    def sweep(matrix):
-        pooled = jnp.sum(jnp.where(live[:, None, None], safe / volumes(matrix)[:, None, None],
-                                   0.0), axis=0)
+    def sweep(state):
+        pooled = jnp.sum(jnp.where(live[:, None, None], safe / state[1][:, None, None], 0.0),
+                         axis=0)
         pooled = 0.5 * (pooled + pooled.T)
-        return pooled / geometric_mean(jnp.linalg.eigvalsh(pooled))
+        matrix = pooled / geometric_mean(jnp.linalg.eigvalsh(pooled))
+        return matrix, volumes(matrix)
 
-    shared = _iterate(sweep, objective, shared)
-    return volumes(shared)[:, None, None] * shared
+    shared, lambdas = _iterate(sweep, objective, (shared, volumes(shared)))
+    return lambdas[:, None, None] * shared
 
 
 def _common_orientation_mm(safe, counts, live, orientation, diagonal_covariances):
     """EVE / VVE: minimise Q over a shared orientation D by MM, the diagonal parts
-    (``diagonal_covariances(rotated diagonals) -> (K, d)``, lambda_k A_k) in closed form."""
+    (``diagonal_covariances(rotated diagonals) -> (K, d)``, lambda_k A_k) in closed form.
+    The state is (D, diag(D^T W_k D), lambda_k A_k)."""
     largest = jnp.linalg.eigvalsh(safe)[:, -1]
     eye = jnp.eye(safe.shape[-1], dtype=safe.dtype)
+    shifted = jnp.where(live[:, None, None], largest[:, None, None] * eye - safe, 0.0)
 
-    def objective(orientation):
+    def with_diagonals(orientation):
         diagonals = rotated_diagonals(safe, orientation)
-        deltas = diagonal_covariances(diagonals)
+        return orientation, diagonals, diagonal_covariances(diagonals)
+
+    def objective(state):
+        _, diagonals, deltas = state
         per_component = counts * jnp.sum(jnp.log(deltas), -1) + jnp.sum(diagonals / deltas, -1)
         return jnp.sum(jnp.where(live, per_component, 0.0))
 
-    def sweep(orientation):
-        precisions = 1.0 / diagonal_covariances(rotated_diagonals(safe, orientation))
-        shifted = largest[:, None, None] * eye - safe
-        f = jnp.einsum("kij,jl,kl->il", jnp.where(live[:, None, None], shifted, 0.0),
-                       orientation, precisions)
+    def sweep(state):
+        orientation, _, deltas = state
+        f = jnp.einsum("kij,jl,kl->il", shifted, orientation, 1.0 / deltas)
         u, _, vt = jnp.linalg.svd(f)
-        return u @ vt
+        return with_diagonals(u @ vt)
 
-    orientation = _iterate(sweep, objective, orientation)
-    deltas = diagonal_covariances(rotated_diagonals(safe, orientation))
+    orientation, _, deltas = _iterate(sweep, objective, with_diagonals(orientation))
     return compose(jnp.ones(counts.shape, safe.dtype), deltas,
                    jnp.broadcast_to(orientation, safe.shape))
 

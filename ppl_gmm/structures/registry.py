@@ -185,7 +185,7 @@ class CovarianceStructure:
         if orientation == "E":
             common = parsimonious.common_orientation(
                 covariances, jnp.ones(covariances.shape[0], covariances.dtype))
-            rotated = jnp.einsum("ji,kjl,li->ki", common, covariances, common)
+            rotated = parsimonious.rotated_diagonals(covariances, common)
             volume = parsimonious.geometric_mean(rotated)
             return parsimonious.Decomposition(
                 volume, rotated / volume[:, None], jnp.broadcast_to(common, covariances.shape))
@@ -238,8 +238,8 @@ class CovarianceStructure:
         sites = {"volume": parsimonious.geometric_mean(parts.volume)
                  if volume_letter == "E" else parts.volume}
         if shape_letter == "E":
+            # The components' geometric mean: unit volume whenever each is.
             sites["shape"] = parsimonious.geometric_mean(parts.shape.T)
-            sites["shape"] = sites["shape"] / parsimonious.geometric_mean(sites["shape"])
         elif shape_letter == "V":
             sites["shape"] = parts.shape
         if orientation_letter != "I":
@@ -360,8 +360,6 @@ class CovarianceStructure:
 
             if covariances.ndim == 3:
                 return fit(covariances)
-            import jax
-
             return jax.vmap(fit)(covariances.reshape(-1, k, d, d)).reshape(covariances.shape)
         return self.covariances_from_site(self.site_from_covariances(covariances), k, d)
 
@@ -388,10 +386,12 @@ class CovarianceStructure:
         -------
         (K, d, d) covariances (not yet symmetrised or regularised).
 
-        A decomposed model has no MAP update (``accepts_prior`` is False); given a prior
-        anyway (the initialisers' regularised first M-step does), its update runs on
-        the scatters and counts that the full model's MAP update divides,
-        B_k + Psi over N_k + nu + d + 2: a positive definite start, not a MAP estimate.
+        A decomposed model's MAP update (VEI, EVI, EEV, VEV: mclust's) is its ML update on
+        B_k + Psi (diagonal part for a diagonal model) with the counts `map_counts` says.
+        One without a prior (EVE, VEE, VVE, EVV), given one anyway (the initialisers'
+        regularised first M-step does), runs its update on the scatters and counts that
+        the full model's MAP update divides, B_k + Psi over N_k + nu + d + 2: a positive
+        definite start, not a MAP estimate.
         """
         d = scatter.shape[-1]
         if self.decomposed:
@@ -591,6 +591,12 @@ def get_structure(covariance_type) -> CovarianceStructure:
         "d = 1, 'E' = EII and 'V' = VII).")
 
 
+def pooled_structures() -> tuple:
+    """Names of the models with one covariance site and a pooled M-step (the six that are
+    not decomposed), in registry order: the ones NUTS, SVI and the prior predictive take."""
+    return tuple(entry.name for entry in _ENTRIES if not entry.decomposed)
+
+
 def accepting_prior() -> tuple:
     """Names of the structures MAP-EM under :class:`ppl_gmm.Prior` is defined for."""
     return tuple(entry.name for entry in _ENTRIES if entry.accepts_prior)
@@ -634,5 +640,6 @@ __all__ = [
     "check_prior_accepted",
     "get_structure",
     "n_parameters",
+    "pooled_structures",
     "structure_index",
 ]

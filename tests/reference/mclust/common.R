@@ -15,3 +15,10 @@ MODELS <- c("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
             "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV")
 DATA <- list(faithful = as.matrix(datasets::faithful),
              iris = as.matrix(datasets::iris[, 1:4]))
+
+# Bind a list of data frames and write them as one CSV beside the script.
+write_out <- function(rows, file) {
+  path <- file.path(script_dir(), file)
+  write.csv(do.call(rbind, rows), path, row.names = FALSE, quote = FALSE)
+  cat("wrote", path, "\n")
+}

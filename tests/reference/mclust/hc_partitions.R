@@ -25,7 +25,7 @@
 # hcVVV/hcVII also use alpha = max(traceW(Z / sqrt(n * p)), .Machine$double.eps) (their
 # argument alpha = 1 times that) and hcVVV beta = 1; alpha is written to hc_svd_info.csv.
 
-# The shared definitions (mclust, script_dir(), fmt(), MODELS, DATA) live in common.R.
+# The shared definitions (mclust, script_dir(), fmt(), write_out(), MODELS, DATA) live in common.R.
 here <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
 source(file.path(if (length(here) == 1) dirname(normalizePath(sub("^--file=", "", here)))
                  else file.path(getwd(), "tests", "reference", "mclust"), "common.R"))
@@ -110,11 +110,6 @@ for (name in names(DATA)) {
     data = name, quantity = "column_sd", index = seq_len(d), value = fmt(apply(X, 2, sd)))
 }
 
-write_out <- function(rows, file) {
-  path <- file.path(script_dir(), file)
-  write.csv(do.call(rbind, rows), path, row.names = FALSE, quote = FALSE)
-  cat("wrote", path, "\n")
-}
 write_out(part_rows, "hc_partitions.csv")
 write_out(merge_rows, "hc_merges.csv")
 write_out(info_rows, "hc_svd_info.csv")

@@ -17,7 +17,7 @@
 # control "tight":   emControl(tol = c(1e-12, 1e-12))  (itmax as default)
 # The "default" fits are checked to reproduce the mclustBIC() cells.
 
-# The shared definitions (mclust, script_dir(), fmt(), MODELS, DATA) live in common.R.
+# The shared definitions (mclust, script_dir(), fmt(), write_out(), MODELS, DATA) live in common.R.
 here <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
 source(file.path(if (length(here) == 1) dirname(normalizePath(sub("^--file=", "", here)))
                  else file.path(getwd(), "tests", "reference", "mclust"), "common.R"))
@@ -127,11 +127,6 @@ for (name in names(DATA)) {
 }
 cat(sprintf("%d mismatches against mclustBIC\n", mismatches))
 
-write_out <- function(rows, file) {
-  path <- file.path(script_dir(), file)
-  write.csv(do.call(rbind, rows), path, row.names = FALSE, quote = FALSE)
-  cat("wrote", path, "\n")
-}
 write_out(start_rows, "me_starts.csv")
 write_out(fit_rows, "me_from_start.csv")
 write_out(par_rows, "me_params.csv")
