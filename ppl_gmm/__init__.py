@@ -30,8 +30,17 @@ from .fit.kmeans import KMeansResult, fit_kmeans  # noqa: E402
 from .fit.labels import align_labels, matching_cost, permute  # noqa: E402
 from .fit.landscape import Landscape, Optimum, group_optima, likelihood_landscape  # noqa: E402
 from .fit.restarts import RestartTable  # noqa: E402
+from .fit.variational import fit_vb  # noqa: E402
 from .io.serial import FileFormatError, load, save  # noqa: E402
-from .params import EMHistory, EMResult, FitOptions, GMMParams  # noqa: E402
+from .params import (  # noqa: E402
+    EMHistory,
+    EMResult,
+    FitOptions,
+    GMMParams,
+    VariationalPosterior,
+    VBHistory,
+    VBResult,
+)
 from .prior import Prior, ResolvedPrior, log_prior_density  # noqa: E402
 from .structures.registry import COVARIANCE_TYPES, n_parameters  # noqa: E402
 from .version import __version__  # noqa: E402, F401  (re-exported)
@@ -65,7 +74,12 @@ _LAZY_ATTRIBUTES = {
                     "DiagnosticWarning": "bayes.diagnostic_warnings",
                     "RHatWarning": "bayes.diagnostic_warnings",
                     "ChainModeWarning": "bayes.diagnostic_warnings",
-                    "ParetoKWarning": "bayes.diagnostic_warnings"}
+                    "ParetoKWarning": "bayes.diagnostic_warnings",
+                    # Variational Bayes: predictions and draws from q, the estimator.
+                    "predictive_log_density": "bayes.variational",
+                    "sample_variational": "bayes.variational",
+                    "elbo_terms": "ppl.variational_check",
+                    "BayesianGaussianMixture": "variational_estimator"}
 
 
 def __getattr__(name):
@@ -83,6 +97,7 @@ def __getattr__(name):
 __all__ = [
     "COVARIANCE_TYPES",
     "Assignments",
+    "BayesianGaussianMixture",
     "BootstrapLRT",
     "ChainModeWarning",
     "ChainModes",
@@ -108,16 +123,21 @@ __all__ = [
     "SVIMAPResult",
     "Selection",
     "SingularCovarianceError",
+    "VBHistory",
+    "VBResult",
+    "VariationalPosterior",
     "align_labels",
     "bootstrap_lrt",
     "chain_modes",
     "compare",
     "cross_check",
     "datasets",
+    "elbo_terms",
     "em_parameter_path",
     "fit_em",
     "fit_kmeans",
     "fit_map_svi",
+    "fit_vb",
     "gmm_model",
     "group_optima",
     "initial_parameters",
@@ -132,12 +152,14 @@ __all__ = [
     "permute",
     "pointwise_log_likelihood",
     "posterior_assignments",
+    "predictive_log_density",
     "ppl_gradient",
     "read_csv",
     "relabel",
     "sample",
     "sample_posterior",
     "sample_prior_predictive",
+    "sample_variational",
     "save",
     "select",
     "summary",

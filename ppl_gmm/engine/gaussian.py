@@ -127,12 +127,19 @@ def log_joint_coefficients(weights, means, factors: CholeskyFactors):
     Row k is (quadratic_k, linear_k, constant_k): -Lambda_k / 2 packed with the
     off-diagonal entries doubled, Lambda_k mu_k, and the normalising constant.
     """
+    return offset_log_density_coefficients(jnp.log(weights), means, factors)
+
+
+def offset_log_density_coefficients(offsets, means, factors: CholeskyFactors):
+    """W of :func:`log_joint_coefficients` for c_k + log N(x | mu_k, Sigma_k), any
+    offsets c_k (log pi_k for EM; variational Bayes's expected log weight and precision
+    terms, :mod:`ppl_gmm.engine.variational`)."""
     d = means.shape[-1]
     precision = factors.precision_tril_t @ jnp.swapaxes(factors.precision_tril_t, -1, -2)
     rows, cols = packed_indices(d)
     doubled = np.where(rows == cols, 1.0, 2.0)
     linear = jnp.einsum("kij,kj->ki", precision, means)
-    constant = (jnp.log(weights) - factors.half_log_det - 0.5 * d * jnp.log(2.0 * jnp.pi)
+    constant = (offsets - factors.half_log_det - 0.5 * d * jnp.log(2.0 * jnp.pi)
                 - 0.5 * jnp.sum(means * linear, axis=-1))
     quadratic = -0.5 * precision[..., rows, cols] * doubled
     return jnp.concatenate([quadratic, linear, constant[:, None]], axis=-1)

@@ -42,8 +42,10 @@ from .gaussian import (
     component_log_joint,
     design_matrix,
     design_width,
+    log_gaussian_from_whitened,
     log_joint_coefficients,
     unpack_symmetric,
+    whitened_residuals,
 )
 
 #: The design rows (d(d+1)/2 + d + 1 float64 per row) may be stored for a whole fit, when
@@ -136,6 +138,13 @@ def block_e_step(problem, params: GMMParams, factors: CholeskyFactors,
     the padding of a row-count bucket).
     """
     W = log_joint_coefficients(params.weights, params.means, factors)
+    return e_step_from_coefficients(problem, W, variant)
+
+
+def e_step_from_coefficients(problem, W, variant: str = "soft") -> SufficientStatistics:
+    """The in-memory E-step of any log joint linear in the design rows: log rho_ik =
+    (f_i @ W.T)[k] (:func:`ppl_gmm.engine.gaussian.log_joint_coefficients` for EM, the
+    expected log joint for variational Bayes), summed over the problem's blocks."""
     stored = problem.F_blocks is not None
     blocks = problem.F_blocks if stored else problem.X_blocks
 
@@ -143,7 +152,7 @@ def block_e_step(problem, params: GMMParams, factors: CholeskyFactors,
         F_block = rows if stored else design_matrix(rows)
         return jax.tree.map(jnp.add, total, block_statistics(F_block, w_block, W, variant))
 
-    k, d = params.means.shape
+    k, d = W.shape[0], problem.X_blocks.shape[-1]
     dtype = problem.X_blocks.dtype
     zero = jnp.zeros((), dtype)
     start = (jnp.zeros((k, W.shape[1]), dtype), zero, zero, zero)
@@ -197,16 +206,22 @@ def statistics_from_responsibilities(X, w, resp) -> SufficientStatistics:
     return statistics_from_moments(moments, d, zero, zero, zero)
 
 
-def block_responsibilities(X_blocks, params: GMMParams, n_blocks=None):
+def block_responsibilities(X_blocks, params: GMMParams, n_blocks=None, offsets=None):
     """r_ik for every row, shape (blocks * block, K), one block at a time.
 
     With `n_blocks` (traced) only the first `n_blocks` blocks are computed; the rows of
-    the others (a row-count bucket's padding) are left 0.
+    the others (a row-count bucket's padding) are left 0. `offsets` c_k replace
+    log pi_k (r_ik proportional to exp(c_k) N(x_i | mu_k, Sigma_k), variational Bayes's
+    E-step; ``params.weights`` is then unused).
     """
     factors = cholesky_factors(params.covariances)
 
     def one_block(X_block):
-        log_joint, _ = component_log_joint(X_block, params.weights, params.means, factors)
+        if offsets is None:
+            log_joint, _ = component_log_joint(X_block, params.weights, params.means, factors)
+        else:
+            y = whitened_residuals(X_block, params.means, factors)
+            log_joint = offsets + log_gaussian_from_whitened(y, factors)
         return jnp.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
 
     if n_blocks is None:
@@ -240,6 +255,7 @@ __all__ = [
     "block_e_step",
     "block_responsibilities",
     "block_statistics",
+    "e_step_from_coefficients",
     "moments_from_statistics",
     "statistics_from_moments",
     "statistics_from_responsibilities",

@@ -62,6 +62,7 @@ def gmm_model(
     n_obs: int | None = None,
     covariance_type: str = "full",
     prior: ResolvedPrior | None = None,
+    weight_prior: str = "dirichlet_distribution",
 ):
     """The Gaussian mixture as a NumPyro model, with the assignments z enumerable.
 
@@ -81,10 +82,20 @@ def gmm_model(
         joint is the log-likelihood. Otherwise they are ``numpyro.sample`` sites under
         the conjugate prior (resolve a :class:`ppl_gmm.Prior` with
         :func:`ppl_gmm.prior.resolve_prior`).
+    weight_prior : {"dirichlet_distribution", "dirichlet_process"}
+        Under a prior: pi ~ Dirichlet(concentration), or stick-breaking weights
+        v_k ~ Beta(1, gamma) (gamma = ``prior.concentration``, one per stick),
+        pi_k = v_k prod_{j<k} (1 - v_j), the Dirichlet process truncated at K sticks
+        (variational Bayes, :func:`ppl_gmm.fit_vb`). The K weights then sum to less than
+        one; the model is the DP mixture on the event that every z_i <= K: z_i has
+        probability pi_k (a ``Categorical`` of the renormalised weights plus the factor
+        ``truncation``, log sum_k pi_k per observation), so its enumerated marginal is
+        p(X, z <= K) and the variational ELBO bounds it.
 
     Sites
     -----
-    ``weights`` (K,); ``means`` (K, d) in plate "component"; the structure's covariance
+    ``weights`` (K,) (with stick-breaking weights: ``sticks`` (K,) and ``weights``
+    deterministic); ``means`` (K, d) in plate "component"; the structure's covariance
     site (in plate "component" unless the structure shares one value), or for a
     decomposed model (maximum likelihood only) its ``volume``, ``shape`` and
     ``orientation``; ``covariances`` (K, d, d), deterministic, for structures whose site
@@ -98,6 +109,14 @@ def gmm_model(
     if d is None or n is None:
         raise ValueError("gmm_model needs X, or n_features and n_obs to sample.")
 
+    stick_breaking = weight_prior == "dirichlet_process"
+    if weight_prior not in ("dirichlet_distribution", "dirichlet_process"):
+        raise ValueError(f"weight_prior={weight_prior!r} is not known; use "
+                         "'dirichlet_distribution' or 'dirichlet_process'.")
+    if stick_breaking and (prior is None or structure.decomposed):
+        raise ValueError("weight_prior='dirichlet_process' needs a prior on a structure with "
+                         "a conjugate covariance prior (pass prior=, and not a decomposed "
+                         "mclust model).")
     if prior is None:
         weights = numpyro.param("weights", jnp.full(k, 1.0 / k), constraint=constraints.simplex)
         means, covariances = _parameter_sites(structure, k, d)
@@ -110,7 +129,12 @@ def gmm_model(
         numpyro.factor("covariance_prior", structure.log_prior_factor(
             covariances, means, prior, jnp.ones(k, bool)))
     else:
-        weights = numpyro.sample("weights", dist.Dirichlet(prior.concentration))
+        if stick_breaking:
+            weights = numpyro.deterministic("weights", stick_breaking_weights(numpyro.sample(
+                "sticks", dist.Beta(jnp.ones_like(prior.concentration),
+                                    prior.concentration).to_event(1))))
+        else:
+            weights = numpyro.sample("weights", dist.Dirichlet(prior.concentration))
         cov_prior = structure.site_prior(prior, d)
         if structure.shared:
             cov_value = numpyro.sample(structure.site, cov_prior)
@@ -129,8 +153,18 @@ def gmm_model(
 
     scale_tril = jnp.linalg.cholesky(covariances)
     with numpyro.plate("obs", n):
+        if stick_breaking:
+            total = jnp.sum(weights, axis=-1)
+            numpyro.factor("truncation", jnp.broadcast_to(jnp.log(total), (n,)))
+            weights = weights / total
         z = numpyro.sample("z", dist.Categorical(weights), infer={"enumerate": "parallel"})
         numpyro.sample("x", dist.MultivariateNormal(means[z], scale_tril=scale_tril[z]), obs=X)
+
+
+def stick_breaking_weights(sticks):
+    """pi_k = v_k prod_{j<k} (1 - v_j) for sticks v (..., K); they sum to 1 - prod (1 - v_j)."""
+    rest = jnp.cumprod(1.0 - sticks, axis=-1)
+    return sticks * jnp.concatenate([jnp.ones_like(sticks[..., :1]), rest[..., :-1]], axis=-1)
 
 
 __all__ = [
@@ -141,4 +175,5 @@ __all__ = [
     "log_prior_density",
     "params_to_sites",
     "resolve_prior",
+    "stick_breaking_weights",
 ]
