@@ -78,8 +78,7 @@ _LAZY_ATTRIBUTES = {
                     # Variational Bayes: predictions and draws from q, the estimator.
                     "predictive_log_density": "bayes.variational",
                     "sample_variational": "bayes.variational",
-                    "elbo_terms": "ppl.variational_check",
-                    "BayesianGaussianMixture": "variational_estimator"}
+                    "predictive_memberships": "bayes.variational"}
 
 
 def __getattr__(name):
@@ -97,7 +96,6 @@ def __getattr__(name):
 __all__ = [
     "COVARIANCE_TYPES",
     "Assignments",
-    "BayesianGaussianMixture",
     "BootstrapLRT",
     "ChainModeWarning",
     "ChainModes",
@@ -132,7 +130,6 @@ __all__ = [
     "compare",
     "cross_check",
     "datasets",
-    "elbo_terms",
     "em_parameter_path",
     "fit_em",
     "fit_kmeans",
@@ -152,8 +149,9 @@ __all__ = [
     "permute",
     "pointwise_log_likelihood",
     "posterior_assignments",
-    "predictive_log_density",
     "ppl_gradient",
+    "predictive_log_density",
+    "predictive_memberships",
     "read_csv",
     "relabel",
     "sample",

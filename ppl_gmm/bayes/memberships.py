@@ -20,12 +20,13 @@ import numpy as np
 
 from .._validation import check_data, check_params
 from ..engine.gaussian import cholesky_factors, component_log_joint
-from ..params import EMResult, GMMParams
+from ..params import EMResult, GMMParams, VBResult
 from ..ppl.likelihood import discrete_assignments
 from ..ppl.model import params_to_sites
-from .draws import padded_batches, posterior_draws
+from .draws import MIXTURE_VARIABLES, padded_batches, posterior_draws
 from .map_svi import SVIMAPResult
 from .relabel import relabelled
+from .variational import variational_draws
 
 __all__ = ["Assignments", "posterior_assignments"]
 
@@ -78,14 +79,16 @@ def _discrete_by_draw(weights, means, covariances, X, keys, n_components, temper
     return jax.lax.map(one_draw, (weights, means, covariances, keys), batch_size=batch_size)
 
 
-def posterior_assignments(source, X, *, seed: int = 0, relabel: bool = True) -> Assignments:
+def posterior_assignments(source, X, *, seed: int = 0, relabel: bool = True,
+                          num_draws: int = 1000) -> Assignments:
     """Membership probabilities, MAP and sampled assignments, by the model.
 
     Parameters
     ----------
-    source : arviz.InferenceData, GMMParams, EMResult or SVIMAPResult
-        Posterior draws (from :func:`ppl_gmm.bayes.nuts.sample_posterior`), or one
-        parameter value.
+    source : arviz.InferenceData, VBResult, GMMParams, EMResult or SVIMAPResult
+        Posterior draws (from :func:`ppl_gmm.bayes.nuts.sample_posterior` or
+        :func:`ppl_gmm.sample_variational`), a variational posterior (averaged over
+        `num_draws` draws from q), or one parameter value.
     X : array-like (n, d)
         The observations to assign.
     seed : int
@@ -93,13 +96,19 @@ def posterior_assignments(source, X, *, seed: int = 0, relabel: bool = True) -> 
     relabel : bool
         Relabel the draws first (:func:`ppl_gmm.bayes.relabel.relabel`) unless already
         done, so that component k means the same thing in every draw before averaging.
+    num_draws : int
+        Draws from q for a VBResult (q is unimodal: no relabelling is needed).
 
     Returns
     -------
     Assignments
     """
     X = check_data(X)
-    if isinstance(source, az.InferenceData):
+    if isinstance(source, VBResult):
+        draws = variational_draws(source, num_draws, seed)
+        weights, means, covariances = (draws[name] for name in MIXTURE_VARIABLES)
+        k = weights.shape[-1]
+    elif isinstance(source, az.InferenceData):
         source = relabelled(source, relabel)
         weights, means, covariances = posterior_draws(source.posterior)
         k, d = means.shape[-2:]

@@ -60,7 +60,7 @@ from .inference_data import feature_names_for, to_inference_data
 from .map_em import map_em
 from .posterior_model import bound_model, resolved_posterior_prior
 
-__all__ = ["chain_method_for", "sample_posterior"]
+__all__ = ["chain_method_for", "replicated_data", "sample_posterior"]
 
 _EXTRA_FIELDS = ("potential_energy", "diverging", "num_steps", "accept_prob", "energy",
                  "adapt_state.step_size")
@@ -213,7 +213,7 @@ def sample_posterior(
     replicated = None
     if posterior_predictive:
         samples = jax.device_get(mcmc.get_samples(group_by_chain=True))
-        replicated = _posterior_predictive(key_ppc, samples, n, d, k, covariance_type, resolved)
+        replicated = replicated_data(key_ppc, samples, n, d, k, covariance_type, resolved)
     return to_inference_data(
         mcmc, X, n_components=k, covariance_type=covariance_type, reference=map_fit.params,
         posterior_predictive=replicated, feature_names=names,
@@ -221,7 +221,7 @@ def sample_posterior(
                "map_log_joint": float(map_fit.objective)})
 
 
-def _posterior_predictive(key, samples, n, d, k, covariance_type, prior):
+def replicated_data(key, samples, n, d, k, covariance_type, prior):
     """x_rep ~ p(x | theta_s) for every draw, by running the model forward (chain, draw, n, d).
 
     Vectorised over the draws but not jitted: one batched LAPACK call at a time (see

@@ -82,7 +82,8 @@ def check_weight_prior(weight_prior) -> str:
 
 
 def weight_posterior(counts, concentration, weight_prior: str):
-    """q(pi)'s parameters from N_k: alpha0 + N_k, or the sticks' (1 + N_k, gamma + sum_{j>k} N_j)."""
+    """q(pi)'s parameters from N_k: alpha0 + N_k, or the sticks'
+    (1 + N_k, gamma + sum_{j>k} N_j)."""
     if weight_prior == "dirichlet_distribution":
         return concentration + counts
     later = jnp.cumsum(counts[::-1])[::-1] - counts

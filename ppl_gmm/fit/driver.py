@@ -177,7 +177,7 @@ def _check_fixed_variance(fixed_variance, covariance_type: str, reg_covar: float
     return fixed_variance
 
 
-def _explicit_start(init, problem: EMProblem, X: np.ndarray, n_components: int, seed: int,
+def explicit_start(init, problem: EMProblem, X: np.ndarray, n_components: int, seed: int,
                     n_init: int, covariance_type: str) -> GMMParams:
     """An explicit start (GMMParams, or a callable's) in internal coordinates, padded
     to the problem's width (host arrays)."""
@@ -367,7 +367,7 @@ def fit_em(
         get_initialiser(init)
         named, start = init, None
     else:
-        named, start = None, _explicit_start(init, problem, X, k, seed, n_init, covariance_type)
+        named, start = None, explicit_start(init, problem, X, k, seed, n_init, covariance_type)
     width = width_of(problem, k)
     store_design_rows = stores_design_rows(problem, width)
     with garbage_collection_paused():
@@ -591,7 +591,7 @@ def initial_parameters(X, n_components: int, *, init="kmeans++", seed: int = 0,
         start = start_program(problem, seed, covariance_type=canonical_name(covariance_type),
                               init=init, n_init=n_init, width=width)
     else:
-        start = _explicit_start(init, problem, X, k, seed, n_init, covariance_type)
+        start = explicit_start(init, problem, X, k, seed, n_init, covariance_type)
         start = with_fixed_covariance(start, problem)
     # params_to_user broadcasts over a leading restart axis.
     return problem.coordinates.params_to_user(live_components(

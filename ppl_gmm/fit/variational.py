@@ -42,7 +42,7 @@ from ..engine.variational import (
 from ..params import FitOptions, GMMParams, VariationalPosterior, VBHistory, VBResult
 from ..prior import Prior
 from ..structures.registry import canonical_name, get_structure
-from .driver import DEFAULT_BLOCK_SIZE, ConvergenceWarning, _explicit_start, make_problem
+from .driver import DEFAULT_BLOCK_SIZE, ConvergenceWarning, explicit_start, make_problem
 from .estep_choice import stores_design_rows
 from .init import get_initialiser
 from .program import COMPILER_OPTIONS, garbage_collection_paused, starting_points, trace_length
@@ -132,10 +132,11 @@ def resolve_vb_prior(prior, X, n_components: int, covariance_type: str, weight_p
         raise ValueError(f"weight_concentration must be a positive number, got "
                          f"{weight_concentration!r}.") from None
     if not np.isfinite(value) or value <= 0:
+        name = ("stick-breaking gamma" if weight_prior == "dirichlet_process"
+                else "Dirichlet alpha0")
         raise ValueError(
             f"weight_concentration must be > 0 and finite, got {weight_concentration!r}: it is "
-            f"the {'stick-breaking gamma' if weight_prior == 'dirichlet_process' else 'Dirichlet alpha0'}"
-            "; small values (e.g. 1 / K or 0.01) let unneeded components switch off.")
+            f"the {name}; small values (e.g. 1 / K or 0.01) let unneeded components switch off.")
     resolved = dataclasses.replace(prior, concentration=None).resolve(
         X, n_components, covariance_type=covariance_type)
     return jax.tree.map(np.asarray, resolved._replace(
@@ -247,7 +248,7 @@ def fit_vb(
         get_initialiser(init)
         named = init
     elif isinstance(init, GMMParams | tuple) or callable(init):
-        start = _explicit_start(init, problem, X, k, seed, n_init, covariance_type)
+        start = explicit_start(init, problem, X, k, seed, n_init, covariance_type)
     else:
         resp = _start_responsibilities(init, n, k, n_init, rows)
     lanes = 1

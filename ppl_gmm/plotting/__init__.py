@@ -24,6 +24,8 @@ One job per module:
 - ``mixture``: :func:`plot_mixture`, :func:`plot_em_steps`, :func:`plot_uncertainty`;
 - ``progress``: :func:`plot_log_likelihood`, EM's objective against the iteration;
 - ``selection``: :func:`plot_selection` (the (K, structure) grid), :func:`plot_landscape`;
+- ``variational``: :func:`plot_elbo` (variational EM's ELBO per iteration) and
+  :func:`plot_weights` (the expected weights: which components switched off);
 - ``bayesian``: ArviZ's :func:`plot_trace`, :func:`plot_rank`, :func:`plot_loo_comparison`.
 """
 
@@ -32,10 +34,12 @@ from .geometry import component_colors, mixed_colors
 from .mixture import plot_em_steps, plot_mixture, plot_uncertainty
 from .progress import plot_log_likelihood
 from .selection import plot_landscape, plot_selection
+from .variational import plot_elbo, plot_weights
 
 __all__ = [
     "component_colors",
     "mixed_colors",
+    "plot_elbo",
     "plot_em_steps",
     "plot_landscape",
     "plot_log_likelihood",
@@ -45,4 +49,5 @@ __all__ = [
     "plot_selection",
     "plot_trace",
     "plot_uncertainty",
+    "plot_weights",
 ]

@@ -50,8 +50,10 @@ MAX_PLATE_NESTING = 1
 FIRST_ENUM_DIM = -1 - MAX_PLATE_NESTING
 
 
-def _model_kwargs(n_components, covariance_type, prior, n_features=None, n_obs=None):
-    kwargs = {"n_components": n_components, "covariance_type": covariance_type, "prior": prior}
+def _model_kwargs(n_components, covariance_type, prior, n_features=None, n_obs=None,
+                  weight_prior="dirichlet_distribution"):
+    kwargs = {"n_components": n_components, "covariance_type": covariance_type, "prior": prior,
+              "weight_prior": weight_prior}
     if n_features is not None or n_obs is not None:
         kwargs.update(n_features=n_features, n_obs=n_obs)
     return kwargs
@@ -99,7 +101,7 @@ def run_model(sites, X=None, *, n_components: int, covariance_type: str = "full"
 
 
 def model_log_density(sites, X, n_components, covariance_type="full", prior=None,
-                      assignments=None):
+                      assignments=None, weight_prior="dirichlet_distribution"):
     """log p(X, sites) of `gmm_model`, z summed out or fixed (traceable, not jitted).
 
     Parameters
@@ -114,8 +116,11 @@ def model_log_density(sites, X, n_components, covariance_type="full", prior=None
     assignments : int array (n,), optional
         None: z is enumerated and summed out, log p(X, sites). Given: z is conditioned on
         them, log p(X, z, sites) (the classification log-likelihood / log joint).
+    weight_prior : {"dirichlet_distribution", "dirichlet_process"}
+        `gmm_model`'s: with stick-breaking weights the sites hold ``sticks``, not
+        ``weights``.
     """
-    kwargs = _model_kwargs(n_components, covariance_type, prior)
+    kwargs = _model_kwargs(n_components, covariance_type, prior, weight_prior=weight_prior)
     if assignments is None:
         model = enum(_fixed(sites), first_available_dim=FIRST_ENUM_DIM)
         value, _ = enumerated_log_density(model, (X,), kwargs, {})
