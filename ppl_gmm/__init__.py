@@ -78,7 +78,8 @@ _LAZY_ATTRIBUTES = {
                     # Variational Bayes: predictions and draws from q, the estimator.
                     "predictive_log_density": "bayes.variational",
                     "sample_variational": "bayes.variational",
-                    "predictive_memberships": "bayes.variational"}
+                    "predictive_memberships": "bayes.variational",
+                    "elbo_terms": "ppl.variational_check"}
 
 
 def __getattr__(name):
@@ -130,6 +131,7 @@ __all__ = [
     "compare",
     "cross_check",
     "datasets",
+    "elbo_terms",
     "em_parameter_path",
     "fit_em",
     "fit_kmeans",

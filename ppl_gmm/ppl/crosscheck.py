@@ -174,23 +174,37 @@ def _ppl_classification_gradient(sites, X, prior, n_components, covariance_type)
 
 
 def cross_check(result: EMResult, X, *, rtol: float = 1e-9,
-                gradient_tol: float | None = None) -> CrossCheck:
+                gradient_tol: float | None = None, **variational) -> CrossCheck:
     """Compare an EM fit with the PPL at every iteration, and test stationarity.
 
     Parameters
     ----------
-    result : EMResult
-        From :func:`ppl_gmm.fit_em` on `X`.
+    result : EMResult or VBResult
+        From :func:`ppl_gmm.fit_em` on `X`; a :func:`ppl_gmm.fit_vb` result is checked by
+        :func:`ppl_gmm.ppl.variational_check.variational_cross_check` instead (its ELBO
+        against NumPyro's, in closed form and by ``Trace_ELBO``).
     X : array-like (n, d)
     rtol : float
-        Allowed |EM - PPL| / |PPL| at each iterate.
+        Allowed |EM - PPL| / |PPL| at each iterate (for VB: on the ELBO).
     gradient_tol : float, optional
         Bound on |grad| / n at the optimum; default from `result.tol` (module docstring).
+        EM only.
+    **variational
+        VB only: ``num_particles``, ``seed``, ``z_tol`` of ``variational_cross_check``.
 
     Returns
     -------
-    CrossCheck
+    CrossCheck, or VariationalCrossCheck for a VBResult
     """
+    if getattr(result, "is_variational", False):
+        if gradient_tol is not None:
+            raise TypeError("gradient_tol applies to EM results; a VB fit is judged on its ELBO.")
+        # Imported here: variational_check is only needed for VB results.
+        from .variational_check import variational_cross_check
+
+        return variational_cross_check(result, X, rtol=rtol, **variational)
+    if variational:
+        raise TypeError(f"cross_check of an EM result takes no {sorted(variational)}.")
     X = check_data(X)
     n = X.shape[0]
     k = result.params.n_components
